@@ -1,0 +1,16 @@
+# Copyright 2026 FinnSys
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl-3.0).
+{
+    "name": "FinnSys Billing Portal",
+    "summary": "Customer portal for FinnSys Billing: balance, invoices and payments",
+    "version": "19.0.1.0.0",
+    "category": "Accounting",
+    "website": "https://github.com/finnsys/finnsys-billing",
+    "author": "FinnSys",
+    "license": "LGPL-3",
+    "depends": ["finnsys_billing", "portal", "account_payment", "auth_signup"],
+    "demo": [
+        "demo/res_users_demo.xml",
+        "demo/payment_token_demo.xml",
+    ],
+}
