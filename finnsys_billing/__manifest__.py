@@ -13,9 +13,17 @@
     "data": [
         "security/res_groups.xml",
         "security/ir.model.access.csv",
+        "security/ir_rule.xml",
+        "wizards/finnsys_credit_override_views.xml",
+        "wizards/finnsys_billing_mode_switch_views.xml",
         "views/res_partner_views.xml",
+        "views/finnsys_billing_account_views.xml",
         "views/account_payment_views.xml",
         "views/res_config_settings_views.xml",
+        "data/ir_sequence_data.xml",
+        "views/finnsys_withdrawal_views.xml",
+        "wizards/finnsys_payment_receive_views.xml",
+        "wizards/finnsys_credit_issue_views.xml",
         "views/menus.xml",
     ],
     "demo": [

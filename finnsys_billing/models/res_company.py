@@ -13,3 +13,14 @@ class ResCompany(models.Model):
         required=True,
         help="Billing mode given to new customers of this company.",
     )
+    billing_credit_policy = fields.Selection(
+        [
+            ("warn", "Warn"),
+            ("block", "Block"),
+        ],
+        string="Credit Limit Policy",
+        default="block",
+        required=True,
+        help="Warn: Odoo's banner on the invoice only. Block: an invoice that would take the "
+        "customer over its credit limit cannot be posted without a manager's override.",
+    )

@@ -7,3 +7,6 @@ class ResConfigSettings(models.TransientModel):
     billing_default_mode = fields.Selection(
         related="company_id.billing_default_mode", readonly=False
     )
+    billing_credit_policy = fields.Selection(
+        related="company_id.billing_credit_policy", readonly=False
+    )

@@ -1,0 +1,117 @@
+from collections import defaultdict
+
+from odoo import models
+from odoo.exceptions import RedirectWarning, UserError
+from odoo.fields import Domain
+from odoo.tools import format_amount
+
+
+class AccountMove(models.Model):
+    _inherit = "account.move"
+
+    def _post(self, soft=True):
+        invoices = self.filtered(lambda m: m.move_type == "out_invoice" and m.state == "draft")
+        if invoices and not self.env.context.get("finnsys_credit_override"):
+            invoices._finnsys_check_credit_limit()
+        posted = super()._post(soft=soft)
+        self.env["res.partner"]._billing_invalidate_figures()
+        posted.filtered(lambda m: m.move_type == "out_invoice")._finnsys_apply_credit()
+        return posted
+
+    def button_draft(self):
+        result = super().button_draft()
+        self.env["res.partner"]._billing_invalidate_figures()
+        return result
+
+    def button_cancel(self):
+        result = super().button_cancel()
+        self.env["res.partner"]._billing_invalidate_figures()
+        return result
+
+    def _finnsys_check_credit_limit(self):
+        """Refuse invoices that would take a customer over its credit limit.
+
+        Prepaid: the balance may not fall below minus the limit. Postpaid: receivables may
+        not exceed the limit (no limit when it is zero, as in Odoo). Both read as
+        ``receivable + new invoices <= limit``. The commercial partners are locked first so
+        two invoices posted at the same moment cannot both pass.
+        """
+        by_key = defaultdict(lambda: self.browse())
+        for move in self:
+            company = move.company_id
+            if company.account_use_credit_limit and company.billing_credit_policy == "block":
+                by_key[move.commercial_partner_id, company] |= move
+        if not by_key:
+            return
+        partners = self.env["res.partner"].union(*(partner for partner, _company in by_key))
+        partners._billing_lock()
+        for (partner, company), moves in by_key.items():
+            figures = self.env["finnsys.billing.account"]._figures_for(partner, company)
+            row = figures.get(partner.id)
+            if not row or not row["limit_enforced"]:
+                continue
+            amount = sum(moves.mapped("amount_total_signed"))
+            exposure = row["receivable"]
+            excess = company.currency_id.round(exposure + amount - row["credit_limit"])
+            if company.currency_id.compare_amounts(excess, 0) > 0:
+                moves._finnsys_raise_over_limit(partner, row, amount, excess)
+
+    def _finnsys_raise_over_limit(self, partner, row, amount, excess):
+        company = self.company_id[:1]
+
+        def money(value):
+            return format_amount(self.env, value, company.currency_id)
+
+        message = self.env._(
+            "%(invoices)s would take %(partner)s over its credit limit.\n"
+            "Credit limit: %(limit)s. Current exposure: %(exposure)s. This posting: %(amount)s. "
+            "Excess: %(excess)s.",
+            invoices=", ".join(self.mapped(lambda m: m.name or m.display_name)),
+            partner=partner.display_name,
+            limit=money(row["credit_limit"]),
+            exposure=money(row["receivable"]),
+            amount=money(amount),
+            excess=money(excess),
+        )
+        if self.env.user.has_group("finnsys_billing.group_billing_manager"):
+            action = self.env["ir.actions.actions"]._for_xml_id(
+                "finnsys_billing.action_credit_override_wizard"
+            )
+            action["context"] = {"active_model": "account.move", "active_ids": self.ids}
+            raise RedirectWarning(message, action, self.env._("Post with override"))
+        raise UserError(
+            message
+            + "\n"
+            + self.env._(
+                "Ask a billing manager to post it with an override, or record a payment first."
+            )
+        )
+
+    def _finnsys_apply_credit(self):
+        """Apply the customer's unapplied credits to freshly posted invoices, oldest first.
+
+        This is how prepaid credit is consumed, and how credit left over from a prepaid period
+        pays a postpaid customer's next invoices.
+        """
+        Line = self.env["account.move.line"]
+        for invoice in self.sorted(lambda m: (m.invoice_date or m.date, m.id)):
+            receivable_lines = invoice.line_ids.filtered(
+                lambda line: (
+                    line.account_id.account_type == "asset_receivable" and not line.reconciled
+                )
+            )
+            if not receivable_lines:
+                continue
+            credits = Line.search(
+                Domain("partner_id", "child_of", invoice.commercial_partner_id.id)
+                & Domain("account_id", "in", receivable_lines.account_id.ids)
+                & Domain("company_id", "=", invoice.company_id.id)
+                & Domain("parent_state", "=", "posted")
+                & Domain("reconciled", "=", False)
+                & Domain("amount_residual", "<", 0),
+                order="date, id",
+            )
+            for credit in credits:
+                if invoice.currency_id.is_zero(invoice.amount_residual):
+                    break
+                invoice.js_assign_outstanding_line(credit.id)

@@ -1,0 +1,76 @@
+from odoo import fields
+from odoo.tests import new_test_user
+
+from odoo.addons.account.tests.common import AccountTestInvoicingCommon
+
+
+class BillingCommon(AccountTestInvoicingCommon):
+    """Customers of both modes, with helpers that post real invoices and payments."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.env.user.group_ids |= cls.env.ref("finnsys_billing.group_billing_manager")
+        cls.env.company.account_use_credit_limit = True
+        cls.env.company.billing_credit_policy = "block"
+        cls.billing_user = new_test_user(
+            cls.env,
+            login="billing_clerk",
+            groups="base.group_user,finnsys_billing.group_billing_user",
+            company_ids=[(6, 0, cls.env.company.ids)],
+            company_id=cls.env.company.id,
+        )
+        cls.billing_manager = new_test_user(
+            cls.env,
+            login="billing_boss",
+            groups="base.group_user,finnsys_billing.group_billing_manager",
+            company_ids=[(6, 0, cls.env.company.ids)],
+            company_id=cls.env.company.id,
+        )
+
+    @classmethod
+    def _customer(cls, name, mode, limit=0.0, **values):
+        values.setdefault(
+            "property_payment_term_id", cls.env.ref("account.account_payment_term_immediate").id
+        )
+        partner = cls.env["res.partner"].create(
+            {"name": name, "is_company": True, "customer_rank": 1, "billing_mode": mode, **values}
+        )
+        if limit:
+            partner.credit_limit = limit
+        return partner
+
+    @classmethod
+    def _invoice(cls, partner, amount, date="2026-01-10", post=True, move_type="out_invoice"):
+        return cls.init_invoice(
+            move_type,
+            partner=partner,
+            invoice_date=fields.Date.to_date(date),
+            amounts=[amount],
+            taxes=[],
+            post=post,
+        )
+
+    @classmethod
+    def _receive(cls, partner, amount, date="2026-01-05"):
+        payment = cls.env["account.payment"].create(
+            {
+                "payment_type": "inbound",
+                "partner_type": "customer",
+                "partner_id": partner.id,
+                "amount": amount,
+                "date": date,
+                "journal_id": cls.company_data["default_journal_bank"].id,
+            }
+        )
+        payment.action_post()
+        return payment
+
+    def _receivable_lines(self, partner):
+        return self.env["account.move.line"].search(
+            [
+                ("partner_id", "child_of", partner.id),
+                ("account_id.account_type", "=", "asset_receivable"),
+                ("parent_state", "=", "posted"),
+            ]
+        )

@@ -1,0 +1,5 @@
+from . import finnsys_credit_override
+from . import finnsys_billing_mode_switch
+from . import finnsys_payment_receive
+from . import finnsys_payment_receive_line
+from . import finnsys_credit_issue

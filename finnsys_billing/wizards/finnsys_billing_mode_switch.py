@@ -1,0 +1,76 @@
+from odoo import api, fields, models
+from odoo.exceptions import UserError
+
+from ..models.res_company import BILLING_MODES
+
+
+class FinnsysBillingModeSwitch(models.TransientModel):
+    _name = "finnsys.billing.mode.switch"
+    _description = "Switch a customer's billing mode"
+
+    partner_id = fields.Many2one("res.partner", string="Customer", required=True)
+    current_mode = fields.Selection(related="partner_id.billing_mode")
+    new_mode = fields.Selection(
+        BILLING_MODES, required=True, compute="_compute_new_mode", store=True, readonly=False
+    )
+    reason = fields.Text(required=True)
+    currency_id = fields.Many2one(related="partner_id.currency_id")
+    overdue = fields.Monetary(related="partner_id.billing_overdue")
+    is_manager = fields.Boolean(
+        default=lambda self: self.env.user.has_group("finnsys_billing.group_billing_manager")
+    )
+    manager_override = fields.Boolean(
+        help="Switch to prepaid although the customer has overdue invoices."
+    )
+
+    @api.depends("partner_id")
+    def _compute_new_mode(self):
+        for wizard in self:
+            wizard.new_mode = "postpaid" if wizard.current_mode == "prepaid" else "prepaid"
+
+    def action_switch(self):
+        self.ensure_one()
+        partner = self.partner_id.commercial_partner_id
+        if self.new_mode == partner.billing_mode:
+            raise UserError(
+                self.env._(
+                    "%(partner)s is already %(mode)s.",
+                    partner=partner.display_name,
+                    mode=dict(BILLING_MODES)[self.new_mode],
+                )
+            )
+        override = self._check_overdue(partner)
+        old_label = dict(BILLING_MODES)[partner.billing_mode or "postpaid"]
+        # Billing users may switch modes without being contact managers: access to this
+        # wizard is the permission, and the checks above have run.
+        partner.sudo().with_context(finnsys_mode_switch=True).billing_mode = self.new_mode
+        body = self.env._(
+            "Billing mode switched from %(old)s to %(new)s by %(user)s. Reason: %(reason)s",
+            old=old_label,
+            new=dict(BILLING_MODES)[self.new_mode],
+            user=self.env.user.name,
+            reason=self.reason,
+        )
+        if override:
+            body += " " + self.env._("(Manager override: the customer has overdue invoices.)")
+        partner.sudo().message_post(body=body, author_id=self.env.user.partner_id.id)
+        return {"type": "ir.actions.act_window_close"}
+
+    def _check_overdue(self, partner):
+        """Return True when a manager overrides the overdue rule; raise when nobody may."""
+        if self.new_mode != "prepaid":
+            return False
+        if partner.currency_id.is_zero(partner.billing_overdue):
+            return False
+        if self.manager_override and self.env.user.has_group(
+            "finnsys_billing.group_billing_manager"
+        ):
+            return True
+        raise UserError(
+            self.env._(
+                "%(partner)s has overdue invoices (%(amount)s): it cannot switch to prepaid until "
+                "they are paid, unless a billing manager overrides.",
+                partner=partner.display_name,
+                amount=partner.billing_overdue,
+            )
+        )

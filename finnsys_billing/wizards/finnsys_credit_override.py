@@ -1,0 +1,36 @@
+from odoo import fields, models
+from odoo.exceptions import AccessError
+
+
+class FinnsysCreditOverride(models.TransientModel):
+    _name = "finnsys.credit.override"
+    _description = "Post invoices over the credit limit"
+
+    move_ids = fields.Many2many(
+        "account.move",
+        string="Invoices",
+        default=lambda self: self._default_move_ids(),
+    )
+    reason = fields.Text(required=True)
+
+    def _default_move_ids(self):
+        if self.env.context.get("active_model") != "account.move":
+            return self.env["account.move"]
+        return self.env["account.move"].browse(self.env.context.get("active_ids", []))
+
+    def action_post(self):
+        self.ensure_one()
+        if not self.env.user.has_group("finnsys_billing.group_billing_manager"):
+            raise AccessError(self.env._("Only a billing manager may post over a credit limit."))
+        moves = self.move_ids.filtered(lambda m: m.state == "draft")
+        moves.with_context(finnsys_credit_override=True).action_post()
+        note = self.env._(
+            "Posted over the credit limit by %(user)s. Reason: %(reason)s",
+            user=self.env.user.name,
+            reason=self.reason,
+        )
+        for move in moves:
+            move.message_post(body=note)
+        for partner in moves.commercial_partner_id.sudo():
+            partner.message_post(body=note, author_id=self.env.user.partner_id.id)
+        return {"type": "ir.actions.act_window_close"}
