@@ -57,6 +57,16 @@ class FinnsysBillingAccount(models.Model):
 
     @property
     def _table_query(self):
+        return self._figures_sql(self.env["res.company"].sudo().search([]))
+
+    @api.model
+    def _figures_sql(self, companies, partner_ids=None):
+        """The rows for ``companies``; ``partner_ids`` narrows both the ledger scan and the
+        customers, which keeps a single customer's figures cheap on a large ledger."""
+        ledger_filter = customer_filter = SQL("TRUE")
+        if partner_ids:
+            ledger_filter = SQL("partner.commercial_partner_id IN %s", tuple(partner_ids))
+            customer_filter = SQL("customer.id IN %s", tuple(partner_ids))
         return SQL(
             """
             WITH settings(company_id, fallback_limit, use_limit) AS (%(settings)s),
@@ -78,6 +88,8 @@ class FinnsysBillingAccount(models.Model):
                  WHERE line.parent_state = 'posted'
                    AND line.reconciled IS NOT TRUE
                    AND account.account_type = 'asset_receivable'
+                   AND line.company_id IN %(company_ids)s
+                   AND %(ledger_filter)s
                  GROUP BY 1, 2
             ),
             figures AS (
@@ -106,13 +118,15 @@ class FinnsysBillingAccount(models.Model):
                     ON ledger.partner_id = customer.id AND ledger.company_id = company.id
                  WHERE customer.id = customer.commercial_partner_id
                    AND customer.active
+                   AND %(customer_filter)s
                    AND (customer.customer_rank > 0 OR ledger.partner_id IS NOT NULL)
             )
             SELECT figures.*,
                    -receivable AS balance,
                    (use_limit AND (billing_mode = 'prepaid' OR credit_limit > 0))
                        AS limit_enforced,
-                   credit_limit - receivable AS available,
+                   CASE WHEN use_limit AND (billing_mode = 'prepaid' OR credit_limit > 0)
+                        THEN credit_limit - receivable END AS available,
                    CASE
                        WHEN use_limit AND billing_mode = 'prepaid'
                             AND credit_limit - receivable < 0 THEN 'over_limit'
@@ -126,15 +140,17 @@ class FinnsysBillingAccount(models.Model):
                    END AS billing_state
               FROM figures
             """,
-            settings=self._settings_values(),
+            settings=self._settings_values(companies),
+            company_ids=tuple(companies.ids),
+            ledger_filter=ledger_filter,
+            customer_filter=customer_filter,
             today=fields.Date.context_today(self),
             stride=self._ID_STRIDE,
         )
 
     @api.model
-    def _settings_values(self):
+    def _settings_values(self, companies):
         """Per company: the credit limit a customer gets when none is set, and the policy."""
-        companies = self.env["res.company"].sudo().search([])
         rows = []
         for company in companies:
             fallback = (
@@ -158,14 +174,7 @@ class FinnsysBillingAccount(models.Model):
         if not partner_ids:
             return {}
         self.env.flush_all()
-        query = SQL(
-            "SELECT * FROM %s AS account "
-            "WHERE account.partner_id IN %s AND account.company_id = %s",
-            self._table_sql,
-            tuple(partner_ids),
-            company.id,
-        )
-        self.env.cr.execute(query)
+        self.env.cr.execute(self._figures_sql(company.sudo(), partner_ids))
         return {row["partner_id"]: row for row in self.env.cr.dictfetchall()}
 
     def action_open_partner(self):

@@ -73,7 +73,9 @@ class ResPartner(models.Model):
     billing_credit_limit = fields.Monetary(compute="_compute_billing_figures")
     billing_available = fields.Monetary(compute="_compute_billing_figures")
     billing_limit_enforced = fields.Boolean(compute="_compute_billing_figures")
-    billing_state = fields.Selection(BILLING_STATES, compute="_compute_billing_figures")
+    billing_state = fields.Selection(
+        BILLING_STATES, string="Billing State", compute="_compute_billing_figures"
+    )
 
     @api.model
     def _commercial_fields(self):
@@ -92,7 +94,7 @@ class ResPartner(models.Model):
             partner.billing_overdue = row.get("overdue", 0.0)
             partner.billing_unapplied_credit = row.get("unapplied_credit", 0.0)
             partner.billing_credit_limit = row.get("credit_limit", 0.0)
-            partner.billing_available = row.get("available", 0.0)
+            partner.billing_available = row.get("available") or 0.0
             partner.billing_limit_enforced = row.get("limit_enforced", False)
             partner.billing_state = row.get("billing_state", "ok")
 
