@@ -70,7 +70,7 @@ class FinnsysBillingAccount(models.Model):
         return SQL(
             """
             WITH settings(company_id, fallback_limit, use_limit) AS (%(settings)s),
-            ledger AS (
+            ledger AS MATERIALIZED (
                 SELECT partner.commercial_partner_id AS partner_id,
                        line.company_id,
                        SUM(line.amount_residual) AS receivable,
@@ -173,9 +173,40 @@ class FinnsysBillingAccount(models.Model):
         partner_ids = [pid for pid in partners.commercial_partner_id._origin.ids if pid]
         if not partner_ids:
             return {}
-        self.env.flush_all()
+        self._flush_ledger()
         self.env.cr.execute(self._figures_sql(company.sudo(), partner_ids))
         return {row["partner_id"]: row for row in self.env.cr.dictfetchall()}
+
+    @api.model
+    def _flush_ledger(self):
+        """Flush only what the figures read: a full flush in the middle of a posting would
+        split Odoo's batched writes into more queries."""
+        self.env["account.move.line"].flush_model(
+            [
+                "amount_residual",
+                "reconciled",
+                "parent_state",
+                "account_id",
+                "company_id",
+                "partner_id",
+                "date_maturity",
+                "date",
+            ]
+        )
+        self.env["account.account"].flush_model(["account_type"])
+        self.env["res.partner"].flush_model(
+            [
+                "commercial_partner_id",
+                "billing_mode",
+                "billing_topup_enabled",
+                "billing_topup_threshold",
+                "credit_limit",
+                "active",
+                "customer_rank",
+                "company_id",
+                "name",
+            ]
+        )
 
     def action_open_partner(self):
         self.ensure_one()

@@ -1,0 +1,147 @@
+"""Cost of the daily payment reminder run as the number of open invoices grows.
+
+Figures (printed, never asserted):
+- one run over 1,000 open invoices of 200 postpaid customers, then over 10,000 invoices of
+  2,000 customers: queries and milliseconds per processed invoice (the queries must not grow
+  with the volume), the number of committed batches and the longest time between two commits
+  (what a cron time limit could cut).
+
+Sent invoices carry their PDF (Odoo stores it when it first sends an invoice), so the run
+attaches it and renders none; rendering is wkhtmltopdf's cost, not the reminders'.
+"""
+
+import argparse
+import base64
+import datetime
+import time
+
+from benchlib import Meter, bench_environment, setup_company
+
+from odoo.fields import Command
+
+INVOICES_PER_CUSTOMER = 5
+POST_BATCH = 500
+# A one-page PDF; identical content is stored once in the filestore.
+PDF = base64.b64decode(
+    b"JVBERi0xLjEKMSAwIG9iajw8L1R5cGUvQ2F0YWxvZy9QYWdlcyAyIDAgUj4+ZW5kb2JqCjIgMCBvYmo8PC9UeXBl"
+    b"L1BhZ2VzL0tpZHNbMyAwIFJdL0NvdW50IDE+PmVuZG9iagozIDAgb2JqPDwvVHlwZS9QYWdlL1BhcmVudCAyIDAg"
+    b"Ui9NZWRpYUJveFswIDAgMyAzXT4+ZW5kb2JqCnRyYWlsZXI8PC9Sb290IDEgMCBSPj4KJSVFT0YK"
+)
+
+
+def make_open_invoices(env, customers, prefix):
+    """``customers`` postpaid customers with INVOICES_PER_CUSTOMER posted invoices each,
+    10 days past due, with their PDF stored."""
+    partners = env["res.partner"].create(
+        [
+            {
+                "name": f"{prefix} {n:05d}",
+                "email": f"{prefix.lower()}{n}@customer.example",
+                "is_company": True,
+                "customer_rank": 1,
+                "billing_mode": "postpaid",
+            }
+            for n in range(customers)
+        ]
+    )
+    invoice_date = datetime.date.today() - datetime.timedelta(days=10)
+    invoices = env["account.move"]
+    values = [
+        {
+            "move_type": "out_invoice",
+            "partner_id": partner.id,
+            "invoice_date": invoice_date,
+            "invoice_line_ids": [Command.create({"name": "Usage", "price_unit": 10.0})],
+        }
+        for partner in partners
+        for _n in range(INVOICES_PER_CUSTOMER)
+    ]
+    for start in range(0, len(values), POST_BATCH):
+        batch = env["account.move"].create(values[start : start + POST_BATCH])
+        batch.action_post()
+        invoices |= batch
+        env.cr.commit()
+    env["ir.attachment"].create(
+        [
+            {
+                "name": f"{invoice.name.replace('/', '_')}.pdf",
+                "raw": PDF,
+                "mimetype": "application/pdf",
+                "res_model": "account.move",
+                "res_id": invoice.id,
+                "res_field": "invoice_pdf_report_file",
+            }
+            for invoice in invoices
+        ]
+    )
+    env.cr.commit()
+    return invoices
+
+
+def run_reminders(env):
+    env.flush_all()
+    env.invalidate_all()
+    commits = []
+    cursor = env.cr
+    commit = cursor.commit
+
+    def timed_commit():
+        commit()
+        commits.append(time.perf_counter())
+
+    cursor.commit = timed_commit
+    try:
+        with Meter() as meter:
+            counts = env["finnsys.reminder.log"]._cron_send_reminders()
+    finally:
+        cursor.commit = commit
+    marks = [meter.started, *commits]
+    meter.longest_batch = max((b - a for a, b in zip(marks, marks[1:])), default=0.0)
+    return meter, counts
+
+
+def bench_volume(env, customers, prefix):
+    started = time.perf_counter()
+    make_open_invoices(env, customers, prefix)
+    setup_seconds = time.perf_counter() - started
+    meter, counts = run_reminders(env)
+    invoices = counts.get("invoices", 0)
+    print(
+        f"{invoices:>6} invoices of {customers:>5} customers: "
+        f"{meter.queries / max(invoices, 1):.1f} queries and "
+        f"{meter.seconds * 1000 / max(invoices, 1):.1f} ms per invoice, "
+        f"{counts.get('emails', 0)} e-mails, {counts.get('batches', 0)} committed batches, "
+        f"longest batch {meter.longest_batch:.1f} s, run {meter.seconds:.0f} s "
+        f"(data set-up {setup_seconds:.0f} s)"
+    )
+    return meter, invoices
+
+
+def run(env, small, large):
+    company = setup_company(env)
+    company.billing_reminder_group = False
+    env.cr.commit()
+    # A first run sends what the database already owed, so both runs measure their own data.
+    run_reminders(env)
+    small_meter, small_count = bench_volume(env, small, "Small")
+    large_meter, large_count = bench_volume(env, large, "Large")
+    per_small = small_meter.queries / max(small_count, 1)
+    per_large = large_meter.queries / max(large_count, 1)
+    print(
+        f"=> queries per invoice {per_small:.1f} -> {per_large:.1f} "
+        f"({per_large - per_small:+.1f}) when invoices grow tenfold (target: no growth)"
+    )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--small", type=int, default=200, help="customers of the small run")
+    parser.add_argument("--large", type=int, default=2000, help="customers of the large run")
+    options = parser.parse_args()
+    with bench_environment("reminders") as env:
+        run(env, options.small, options.large)
+        env.cr.close()
+
+
+if __name__ == "__main__":
+    main()
