@@ -116,7 +116,9 @@ class FinnsysBillingAccount(models.Model):
                   JOIN settings ON settings.company_id = company.id
              LEFT JOIN ledger
                     ON ledger.partner_id = customer.id AND ledger.company_id = company.id
-                 WHERE customer.id = customer.commercial_partner_id
+                 -- a commercial entity, said the way the planner can estimate (not
+                 -- id = commercial_partner_id, which it guesses at 0.5 %% and then loops)
+                 WHERE (customer.is_company OR customer.parent_id IS NULL)
                    AND customer.active
                    AND %(customer_filter)s
                    AND (customer.customer_rank > 0 OR ledger.partner_id IS NOT NULL)
