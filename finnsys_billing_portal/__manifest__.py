@@ -9,8 +9,21 @@
     "author": "FinnSys",
     "license": "LGPL-3",
     "depends": ["finnsys_billing", "portal", "account_payment", "auth_signup"],
+    "data": [
+        "security/ir.model.access.csv",
+        "data/mail_template_login_code.xml",
+        "views/login_code_templates.xml",
+        "views/finnsys_login_event_views.xml",
+        "views/res_partner_views.xml",
+        "views/res_config_settings_views.xml",
+    ],
     "demo": [
         "demo/res_users_demo.xml",
         "demo/payment_token_demo.xml",
     ],
+    "assets": {
+        "web.assets_tests": [
+            "finnsys_billing_portal/static/tests/tours/*.js",
+        ],
+    },
 }
