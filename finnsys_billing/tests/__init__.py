@@ -7,3 +7,4 @@ from . import test_credit_limit_concurrency
 from . import test_payment_settings
 from . import test_payment_receive
 from . import test_credit_issue
+from . import test_billing_state_rpc
