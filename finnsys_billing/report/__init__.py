@@ -1,0 +1,3 @@
+from . import finnsys_aged_receivable
+from . import finnsys_aged_receivable_pdf
+from . import finnsys_aged_receivable_xlsx

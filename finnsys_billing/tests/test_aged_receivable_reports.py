@@ -1,0 +1,117 @@
+import io
+
+import openpyxl
+from freezegun import freeze_time
+
+from odoo.tests import HttpCase, tagged
+
+from .common import BillingCommon
+
+
+@tagged("post_install", "-at_install")
+@freeze_time("2026-04-15")
+class TestAgedReceivableReports(BillingCommon):
+    """Screens and printouts of the aged receivables: the same figures everywhere."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.customer = cls._customer("Printed Co", "postpaid")
+        cls._invoice(cls.customer, 1000, date="2026-01-10")
+        cls._invoice(cls.customer, 500, date="2026-04-01")
+        cls._receive(cls.customer, 250, date="2026-04-02")
+        cls.wizard = (
+            cls.env["finnsys.aged.receivable.wizard"]
+            .with_user(cls.billing_user)
+            .create({"date_at": "2026-04-15"})
+        )
+
+    def test_pivot_cells_and_drill_down_match_the_report(self):
+        action = self.wizard.action_view()
+        aging = self.env["finnsys.aged.receivable"].with_user(self.billing_user)
+        aging = aging.with_context(**action["context"])
+        groups = aging.formatted_read_group(
+            [("partner_id", "=", self.customer.id)], ["bucket"], ["residual:sum"]
+        )
+        self.assertEqual(
+            {group["bucket"]: group["residual:sum"] for group in groups},
+            {"b1": 500.0, "b4": 1000.0, "credit": -250.0},
+        )
+        labels = dict(aging.fields_get(["bucket"])["bucket"]["selection"])
+        self.assertEqual(labels["b4"], "91-120")
+        self.assertEqual(labels["b5"], "Over 120")
+        items = aging.search([("partner_id", "=", self.customer.id), ("bucket", "=", "b4")])
+        self.assertEqual(items.move_line_id.move_id.amount_total, 1000.0)
+        self.assertEqual(items.days_overdue, 95)
+
+    def test_html_prints_totals_and_options(self):
+        html = (
+            self.env["ir.actions.report"]
+            .with_user(self.billing_user)
+            ._render_qweb_html("finnsys_billing.action_report_aged_receivable", self.wizard.ids)[0]
+            .decode()
+        )
+        for text in (
+            "Printed Co",
+            "Total <span>USD</span>",
+            "Share",
+            "91-120",
+            "Buckets (days)",
+            "80.0</span> %",
+        ):
+            self.assertIn(text, html)
+
+    def test_xlsx_has_rows_totals_and_options(self):
+        content, kind = (
+            self.env["ir.actions.report"]
+            .with_user(self.billing_user)
+            ._render_xlsx("finnsys_billing.action_report_aged_receivable_xlsx", self.wizard.ids, {})
+        )
+        self.assertEqual(kind, "xlsx")
+        sheet = openpyxl.load_workbook(io.BytesIO(content)).active
+        values = [[cell for cell in row if cell is not None] for row in sheet.values]
+        self.assertIn(["As of", "2026-04-15"], values)
+        self.assertIn(
+            ["Printed Co", self.env.company.name, "USD", 0, 500, 0, 0, 1000, 0, -250, 1250], values
+        )
+        self.assertIn(["Total", "USD", 0, 500, 0, 0, 1000, 0, -250, 1250], values)
+
+    def test_weekly_cron_stores_bucket_totals_and_dso(self):
+        cron = self.env.ref("finnsys_billing.ir_cron_aging_snapshot")
+        with self.enter_registry_test_mode():
+            cron.method_direct_trigger()
+        snapshots = self.env["finnsys.aging.snapshot"].search(
+            [("company_id", "=", self.env.company.id), ("date", "=", "2026-04-15")]
+        )
+        amounts = {snap.bucket: snap.amount for snap in snapshots}
+        self.assertEqual(amounts["b4"], 1000.0)
+        self.assertEqual(amounts["credit"], -250.0)
+        # Receivable 1250; sales of the last 90 days (16 Jan - 15 Apr): the 500 invoice only.
+        self.assertEqual(set(snapshots.mapped("receivable_total")), {1250.0})
+        self.assertEqual(set(snapshots.mapped("sales_total")), {500.0})
+        self.assertAlmostEqual(snapshots[0].dso, 225.0)
+        with self.enter_registry_test_mode():
+            cron.method_direct_trigger()
+        self.assertEqual(
+            self.env["finnsys.aging.snapshot"].search_count(
+                [("company_id", "=", self.env.company.id), ("date", "=", "2026-04-15")]
+            ),
+            len(snapshots),
+        )
+
+
+@tagged("post_install", "-at_install")
+class TestAgedReceivablePdf(BillingCommon, HttpCase):
+    """wkhtmltopdf fetches the report assets over HTTP: it needs the test server."""
+
+    def test_pdf_is_rendered(self):
+        customer = self._customer("Pdf Co", "postpaid")
+        self._invoice(customer, 100, date="2026-01-10")
+        wizard = self.env["finnsys.aged.receivable.wizard"].create({})
+        pdf, kind = (
+            self.env["ir.actions.report"]
+            .with_context(force_report_rendering=True)
+            ._render_qweb_pdf("finnsys_billing.action_report_aged_receivable", wizard.ids)
+        )
+        self.assertEqual(kind, "pdf")
+        self.assertTrue(pdf.startswith(b"%PDF"))
