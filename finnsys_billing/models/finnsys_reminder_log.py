@@ -1,0 +1,400 @@
+import logging
+from collections import Counter, defaultdict
+
+from psycopg2.errors import SerializationFailure, UniqueViolation
+
+from odoo import api, fields, models
+from odoo.fields import Command
+from odoo.tools import SQL
+
+_logger = logging.getLogger(__name__)
+
+SKIP_REASONS = [
+    ("superseded", "A later reminder was due"),
+    ("no_email", "No e-mail address"),
+    ("opt_out", "Customer opted out"),
+]
+BATCH_INVOICES = 200
+MAX_RETRIES = 3
+
+
+class FinnsysReminderLog(models.Model):
+    _name = "finnsys.reminder.log"
+    _description = "Payment Reminder Sent"
+    _order = "date desc, id desc"
+    _rec_name = "move_id"
+
+    move_id = fields.Many2one(
+        "account.move", string="Invoice", required=True, index=True, ondelete="cascade"
+    )
+    rule_id = fields.Many2one(
+        "finnsys.reminder.rule", string="Reminder", required=True, index=True, ondelete="cascade"
+    )
+    partner_id = fields.Many2one("res.partner", string="Customer", required=True, index=True)
+    company_id = fields.Many2one("res.company", required=True, index=True)
+    date = fields.Datetime(string="Sent On", required=True, default=fields.Datetime.now)
+    state = fields.Selection(
+        [("sent", "Sent"), ("skipped", "Skipped")], required=True, default="sent"
+    )
+    skip_reason = fields.Selection(SKIP_REASONS, string="Why Skipped")
+    mail_id = fields.Many2one("mail.mail", string="E-mail", ondelete="set null")
+    message_id = fields.Many2one("mail.message", string="Chatter Note", ondelete="set null")
+    invoice_date_due = fields.Date(related="move_id.invoice_date_due", string="Due Date")
+    amount_residual = fields.Monetary(
+        related="move_id.amount_residual", string="Amount Due", currency_field="currency_id"
+    )
+    currency_id = fields.Many2one(related="move_id.currency_id")
+
+    _unique_move_rule = models.Constraint(
+        "UNIQUE(move_id, rule_id)", "Each reminder is sent once per invoice."
+    )
+
+    # ------------------------------------------------------------------
+    # Cron
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _cron_send_reminders(self, batch_size=BATCH_INVOICES):
+        """Send the payment reminders that are due today, in committed batches of customers
+        (all of a customer's invoices in one batch, about ``batch_size`` invoices per batch).
+
+        Safe to run twice at once: invoices are claimed with ``SKIP LOCKED`` and each
+        invoice × rule is logged once (unique key) before its e-mail is queued.
+
+        :return: counts of this run (invoices, sent, emails and skipped by reason)
+        """
+        today = fields.Date.context_today(self)
+        counts = Counter()
+        after_partner, retries = 0, 0
+        while partner_ids := self._reminder_next_customers(today, after_partner, batch_size):
+            try:
+                batch_counts = self._reminder_process_customers(partner_ids, today)
+            except (SerializationFailure, UniqueViolation):
+                # Another run logged some of these reminders after this transaction's snapshot
+                # was taken; a fresh snapshot sees them and sends nothing twice.
+                self.env.cr.rollback()
+                _logger.info("Payment reminders: batch logged meanwhile by another run, retrying")
+                retries += 1
+                if retries > MAX_RETRIES:
+                    raise
+                continue
+            after_partner, retries = partner_ids[-1], 0
+            counts.update(batch_counts, batches=1)
+            remaining = self._reminder_count_remaining(today, after_partner)
+            if not self.env["ir.cron"]._commit_progress(
+                batch_counts["invoices"], remaining=remaining
+            ):
+                break
+        _logger.info("Payment reminders: %s", dict(counts))
+        return dict(counts)
+
+    @api.model
+    def _reminder_due_sql(self, today):
+        """FROM/WHERE of the (invoice, rule) pairs that are due and not logged yet."""
+        return SQL(
+            """
+            FROM account_move m
+            JOIN res_partner p ON p.id = m.commercial_partner_id
+            JOIN finnsys_reminder_rule r
+              ON r.active AND (r.company_id IS NULL OR r.company_id = m.company_id)
+            WHERE m.move_type = 'out_invoice'
+              AND m.state = 'posted'
+              AND m.payment_state IN ('not_paid', 'partial')
+              AND p.billing_mode = 'postpaid'
+              AND p.billing_reminder_dispute IS NOT TRUE
+              AND (p.billing_reminder_promise_date IS NULL
+                   OR p.billing_reminder_promise_date < %(today)s)
+              AND m.invoice_date_due + r.offset_days <= %(today)s
+              AND m.amount_residual_signed >= COALESCE(r.min_amount, 0)
+              AND NOT EXISTS (
+                  SELECT 1 FROM finnsys_reminder_log l
+                  WHERE l.move_id = m.id AND l.rule_id = r.id
+              )
+            """,
+            today=today,
+        )
+
+    @api.model
+    def _reminder_next_customers(self, today, after_partner, limit):
+        """The next customers with reminders due, about ``limit`` invoices in all."""
+        self.env.flush_all()
+        self.env.cr.execute(
+            SQL(
+                "SELECT m.commercial_partner_id, COUNT(DISTINCT m.id) %s "
+                "AND m.commercial_partner_id > %s GROUP BY 1 ORDER BY 1 LIMIT %s",
+                self._reminder_due_sql(today),
+                after_partner,
+                limit,
+            )
+        )
+        partner_ids, invoices = [], 0
+        for partner_id, count in self.env.cr.fetchall():
+            if partner_ids and invoices + count > limit:
+                break
+            partner_ids.append(partner_id)
+            invoices += count
+        return partner_ids
+
+    @api.model
+    def _reminder_count_remaining(self, today, after_partner):
+        self.env.cr.execute(
+            SQL(
+                "SELECT COUNT(DISTINCT m.id) %s AND m.commercial_partner_id > %s",
+                self._reminder_due_sql(today),
+                after_partner,
+            )
+        )
+        return self.env.cr.fetchone()[0]
+
+    @api.model
+    def _reminder_due_pairs(self, partner_ids, today):
+        """Due, unlogged rules of the customers' invoices that this run could claim.
+
+        :return: {invoice id: [(offset, sequence, rule id), ...]} and the latest offset
+            already logged per invoice
+        """
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT m.id, r.id, r.offset_days, r.sequence,
+                       (SELECT MAX(r2.offset_days) FROM finnsys_reminder_log l2
+                          JOIN finnsys_reminder_rule r2 ON r2.id = l2.rule_id
+                         WHERE l2.move_id = m.id)
+                %s AND m.commercial_partner_id IN %s
+                """,
+                self._reminder_due_sql(today),
+                tuple(partner_ids),
+            )
+        )
+        rules_by_move, logged_offset = defaultdict(list), {}
+        for move_id, rule_id, offset, sequence, last_offset in self.env.cr.fetchall():
+            rules_by_move[move_id].append((offset, sequence, rule_id))
+            logged_offset[move_id] = last_offset
+        if not rules_by_move:
+            return {}, {}
+        # Invoices a concurrent run is working on are left to it.
+        self.env.cr.execute(
+            SQL(
+                "SELECT id FROM account_move WHERE id IN %s ORDER BY id "
+                "FOR NO KEY UPDATE SKIP LOCKED",
+                tuple(rules_by_move),
+            )
+        )
+        claimed = {row[0] for row in self.env.cr.fetchall()}
+        return {mid: rules for mid, rules in rules_by_move.items() if mid in claimed}, logged_offset
+
+    @api.model
+    def _reminder_process_customers(self, partner_ids, today):
+        rules_by_move, logged_offset = self._reminder_due_pairs(partner_ids, today)
+        invoices = self.env["account.move"].browse(sorted(rules_by_move))
+        Rule = self.env["finnsys.reminder.rule"]
+        decisions = []  # (invoice, rule, skip reason or False)
+        for invoice in invoices:
+            due = sorted(rules_by_move[invoice.id])
+            latest = due.pop()
+            decisions += [(invoice, Rule.browse(rule_id), "superseded") for *_x, rule_id in due]
+            if logged_offset.get(invoice.id) is not None and latest[0] <= logged_offset[invoice.id]:
+                decisions.append((invoice, Rule.browse(latest[2]), "superseded"))
+            else:
+                rule = Rule.browse(latest[2])
+                decisions.append((invoice, rule, self._reminder_skip_reason(invoice)))
+        logs = self._reminder_insert_logs(decisions)
+        to_send = {
+            (invoice, rule): logs[invoice.id, rule.id]
+            for invoice, rule, reason in decisions
+            if not reason and (invoice.id, rule.id) in logs
+        }
+        emails = self._reminder_send(to_send)
+        counts = Counter(
+            reason or "sent" for invoice, rule, reason in decisions if (invoice.id, rule.id) in logs
+        )
+        counts.update(invoices=len(invoices), emails=emails)
+        return counts
+
+    @api.model
+    def _reminder_insert_logs(self, decisions):
+        """Log the decisions first; a pair another run logged meanwhile is left out.
+
+        :return: {(invoice id, rule id): log} of the rows this run inserted
+        """
+        if not decisions:
+            return {}
+        now, uid = self.env.cr.now(), self.env.uid
+        rows = [
+            SQL(
+                "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                invoice.id,
+                rule.id,
+                invoice.commercial_partner_id.id,
+                invoice.company_id.id,
+                now,
+                "skipped" if reason else "sent",
+                reason or None,
+                uid,
+                now,
+                uid,
+                now,
+            )
+            for invoice, rule, reason in decisions
+        ]
+        self.env.cr.execute(
+            SQL(
+                """
+                INSERT INTO finnsys_reminder_log (move_id, rule_id, partner_id, company_id, date,
+                    state, skip_reason, create_uid, create_date, write_uid, write_date)
+                VALUES %s
+                ON CONFLICT (move_id, rule_id) DO NOTHING
+                RETURNING id, move_id, rule_id
+                """,
+                SQL(", ").join(rows),
+            ),
+            log_exceptions=False,
+        )
+        return {
+            (move_id, rule_id): self.browse(log_id)
+            for log_id, move_id, rule_id in self.env.cr.fetchall()
+        }
+
+    @api.model
+    def _reminder_send(self, to_send):
+        """Queue the e-mails: one per invoice, or one per recipient when the company groups them.
+
+        :param to_send: {(invoice, rule): log}
+        :return: number of e-mails queued
+        """
+        groups = defaultdict(list)
+        for invoice, rule in to_send:
+            key = (
+                (invoice.company_id, invoice.partner_id)
+                if invoice.company_id.billing_reminder_group
+                else invoice
+            )
+            groups[key].append((invoice, rule))
+        sendings, logs = [], {}  # [(lead, rule, group)], {invoice id: log}
+        for members in groups.values():
+            # The most pressing reminder of the group leads: its template is used.
+            members.sort(key=lambda m: (-m[1].offset_days, m[0].invoice_date_due, m[0].id))
+            group = self.env["account.move"].union(*(invoice for invoice, _rule in members))
+            sendings.append((members[0][0], members[0][1], group))
+            logs.update({invoice.id: to_send[invoice, rule] for invoice, rule in members})
+        mails = self._reminder_queue_mails(sendings)
+        for lead, rule, group in sendings:
+            notes = self._reminder_log_in_chatter(lead, rule, group)
+            for invoice in group:
+                logs[invoice.id].sudo().write(
+                    {"mail_id": mails[lead.id].id, "message_id": notes[invoice.id].id}
+                )
+        return len(sendings)
+
+    @api.model
+    def _reminder_queue_mails(self, sendings):
+        """Render and queue the e-mails of ``sendings`` [(lead, rule, group)], in batches of
+        invoices that share a template, each with the PDFs of its group attached.
+
+        :return: {lead id: mail.mail}
+        """
+        if not sendings:
+            return {}
+        invoices = self.env["account.move"].union(*(group for _lead, _rule, group in sendings))
+        self._reminder_ensure_tokens(invoices)
+        pdfs = self._reminder_pdfs(invoices)
+        mails, single = {}, defaultdict(lambda: self.env["account.move"])
+        for lead, rule, group in sendings:
+            if group == lead:
+                single[rule.template_id] |= lead
+                continue
+            template = rule.template_id.with_context(finnsys_reminder_move_ids=group.ids)
+            mails[lead.id] = template.send_mail_batch(lead.ids)
+        for template, leads in single.items():
+            for mail in template.send_mail_batch(leads.ids):
+                mails[mail.res_id] = mail
+        for lead, _rule, group in sendings:
+            attachments = [pdfs[invoice.id].id for invoice in group if pdfs[invoice.id]]
+            mails[lead.id].attachment_ids = [Command.link(a_id) for a_id in attachments]
+        return mails
+
+    @api.model
+    def _reminder_ensure_tokens(self, invoices):
+        """Give the invoices the access token of their portal payment link.
+
+        ``account.move.write`` re-synchronises each invoice's journal items, which costs far
+        more than a reminder; the token is a plain column, so it is set in one statement.
+        """
+        missing = invoices.filtered(lambda m: not m.access_token)
+        if missing:
+            self.env.cr.execute(
+                SQL(
+                    "UPDATE account_move SET access_token = gen_random_uuid()::text "
+                    "WHERE id IN %s AND access_token IS NULL",
+                    tuple(missing.ids),
+                )
+            )
+            missing.invalidate_recordset(["access_token"])
+
+    @api.model
+    def _reminder_log_in_chatter(self, lead, rule, group):
+        """The reminder history in the invoices' chatter: one note on each invoice.
+
+        :return: {invoice id: mail.message}
+        """
+        recipient = lead.partner_id.email_formatted
+        bodies = {
+            invoice.id: self.env._(
+                "Payment reminder %(rule)s e-mailed to %(recipient)s.",
+                rule=rule.name,
+                recipient=recipient,
+            )
+            if invoice == lead
+            else self.env._(
+                "Payment reminder %(rule)s e-mailed to %(recipient)s with %(invoice)s.",
+                rule=rule.name,
+                recipient=recipient,
+                invoice=lead.name,
+            )
+            for invoice in group
+        }
+        notes = group._message_log_batch(bodies)
+        return {note.res_id: note for note in notes}
+
+    @api.model
+    def _reminder_skip_reason(self, invoice):
+        if invoice.commercial_partner_id.billing_reminder_opt_out:
+            return "opt_out"
+        if not invoice.partner_id.email:
+            return "no_email"
+        return False
+
+    @api.model
+    def _reminder_pdfs(self, invoices):
+        """The invoices' PDFs, rendered in one go for those that have none yet.
+
+        A rendered PDF is kept as the invoice's document, as Odoo does when it first sends an
+        invoice, so every reminder carries the same file.
+
+        :return: {invoice id: ir.attachment}
+        """
+        report = self.env.ref("account.account_invoices")
+        Report = self.env["ir.actions.report"]
+        missing = invoices.filtered(lambda m: not m.invoice_pdf_report_id)
+        values = []
+        for company, moves in missing.grouped("company_id").items():
+            content, report_type = Report.with_company(company)._pre_render_qweb_pdf(
+                report.report_name, res_ids=moves.ids
+            )
+            content_by_id = Report._get_splitted_report(report.report_name, content, report_type)
+            values += [
+                {
+                    "name": move._get_invoice_report_filename(report=report),
+                    "raw": content_by_id[move.id],
+                    "mimetype": "application/pdf",
+                    "res_model": "account.move",
+                    "res_id": move.id,
+                    "res_field": "invoice_pdf_report_file",
+                }
+                for move in moves
+                if move.id in content_by_id
+            ]
+        if values:
+            self.env["ir.attachment"].sudo().create(values)
+            invoices.invalidate_recordset(["invoice_pdf_report_id", "invoice_pdf_report_file"])
+        return {invoice.id: invoice.invoice_pdf_report_id for invoice in invoices}
