@@ -1,0 +1,138 @@
+"""Cost of the auto top-up scheduled action for 200 and for 2,000 customers due a top-up.
+
+Figures (printed, never asserted):
+- queries per topped-up customer for 200, then for 2,000 customers: they must not grow with
+  the number of customers (target: +0, the per-run queries spread over more customers);
+- the scheduled action, started the way a cron worker starts it (Odoo's job runner), tops up
+  all 2,000 in committed batches: the job runs it took, its callbacks and the longest callback
+  against the cron's time limit (a callback stops after a batch once Odoo's time budget is
+  spent, and the runner calls it again or reschedules the job at once).
+"""
+
+import argparse
+import math
+
+from benchlib import Meter, bench_environment, setup_company
+
+from odoo.fields import Domain
+from odoo.tools import config
+
+CRON = "finnsys_billing.ir_cron_billing_topup"
+
+
+def demo_provider(env):
+    provider = env.ref("payment.payment_provider_demo")
+    provider.state = "test"
+    return provider
+
+
+def make_customers(env, count, prefix):
+    """Prepaid customers with a saved demo card, auto top-up of 100 at a threshold of 0: with
+    no invoice yet their balance is 0, so every one of them is due a top-up."""
+    provider = demo_provider(env)
+    method = env.ref("payment_demo.payment_method_demo")
+    partners = env["res.partner"].create(
+        [
+            {
+                "name": f"{prefix} {n:05d}",
+                "email": f"{prefix.lower().replace(' ', '-')}-{n}@bench.example",
+                "is_company": True,
+                "customer_rank": 1,
+                "billing_mode": "prepaid",
+            }
+            for n in range(count)
+        ]
+    )
+    tokens = env["payment.token"].create(
+        [
+            {
+                "provider_id": provider.id,
+                "payment_method_id": method.id,
+                "partner_id": partner.id,
+                "payment_details": "4242",
+                "provider_ref": f"bench-{partner.id}",
+                "demo_simulated_state": "done",
+            }
+            for partner in partners
+        ]
+    )
+    for partner, token in zip(partners, tokens, strict=True):
+        partner.write(
+            {
+                "billing_payment_method": "token",
+                "billing_token_id": token.id,
+                "billing_topup_enabled": True,
+                "billing_topup_amount": 100,
+                "billing_topup_threshold": 0,
+            }
+        )
+    env.cr.commit()
+    return partners
+
+
+def run_cron(env, partners, max_runs=10):
+    """Start the scheduled action the way a cron worker does (Odoo's job runner) until every
+    customer is topped up; returns the meter, the customers topped up, the job runs and the
+    callbacks (one committed progress record each) they made."""
+    cron = env.ref(CRON)
+    Progress = env["ir.cron.progress"]
+    last_progress = Progress.search([], order="id desc", limit=1).id or 0
+    done = runs = 0
+    env.cr.commit()
+    with Meter() as meter:
+        while done < len(partners) and runs < max_runs:
+            cron.method_direct_trigger()
+            env.cr.commit()  # the job ran in its own cursors: read it from a fresh snapshot
+            runs += 1
+            done = env["finnsys.topup.attempt"].search_count(
+                Domain("partner_id", "in", partners.ids) & Domain("state", "=", "done")
+            )
+    callbacks = Progress.search(Domain("cron_id", "=", cron.id) & Domain("id", ">", last_progress))
+    return meter, done, runs, callbacks
+
+
+def bench(env, count, prefix):
+    # Importable once the benchmark database's addons path is configured.
+    from odoo.addons.finnsys_billing.models.finnsys_topup_attempt import (  # noqa: PLC0415
+        BATCH_SIZE,
+    )
+
+    partners = make_customers(env, count, prefix)
+    meter, done, runs, callbacks = run_cron(env, partners)
+    longest = max(((p.write_date - p.create_date).total_seconds() for p in callbacks), default=0.0)
+    print(
+        f"auto top-up, {count:,} customers due: {done:,} topped up in {runs} job run(s), "
+        f"{meter.queries / max(done, 1):.1f} queries and {meter.seconds * 1000 / max(done, 1):.1f} "
+        f"ms per customer; {meter.seconds:.1f} s, {len(callbacks)} callbacks (longest "
+        f"{longest:.1f} s), {math.ceil(count / BATCH_SIZE)} committed batches of {BATCH_SIZE}"
+    )
+    return meter, done, runs, longest
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--small", type=int, default=200)
+    parser.add_argument("--large", type=int, default=2000)
+    options = parser.parse_args()
+    with bench_environment("topup", modules=("payment_demo", "finnsys_billing")) as env:
+        company = setup_company(env)
+        # Balances may go below zero: limits are not what is measured here.
+        company.account_use_credit_limit = False
+        env.cr.commit()
+        small, small_done, _runs, _longest = bench(env, options.small, "Small")
+        large, large_done, runs, longest = bench(env, options.large, "Large")
+        per_small = small.queries / max(small_done, 1)
+        per_large = large.queries / max(large_done, 1)
+        limit = config["limit_time_real_cron"]
+        limit = limit if limit and limit > 0 else config["limit_time_real"]
+        print(
+            f"=> queries per customer {per_large - per_small:+.1f} when customers grow tenfold "
+            f"(target: +0 or less); the {options.large:,} took {runs} job run(s), "
+            f"{large.seconds:.0f} s, longest callback {longest:.1f} s (cron time limit {limit} s)"
+        )
+        env.cr.rollback()
+        env.cr.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,501 @@
+import logging
+from collections import Counter
+from datetime import timedelta
+
+from psycopg2.errors import LockNotAvailable, SerializationFailure
+
+from odoo import api, fields, models
+from odoo.exceptions import UserError, ValidationError
+from odoo.fields import Domain
+from odoo.tools import SQL, format_amount, split_every
+
+_logger = logging.getLogger(__name__)
+
+ATTEMPT_STATES = [
+    ("pending", "Pending"),
+    ("done", "Done"),
+    ("failed", "Failed"),
+    ("cancelled", "Cancelled"),
+]
+CLOSED_STATES = ("done", "failed", "cancelled")
+FAILED_TX_STATES = ("error", "cancel")
+BATCH_SIZE = 50
+
+
+class FinnsysTopupAttempt(models.Model):
+    """One automatic top-up of a prepaid customer: one threshold crossing, one charge.
+
+    The idempotency key names the crossing (``topup:<partner>:<company>:<n>``, ``n`` = the
+    customer's closed attempts + 1), so whoever starts a top-up first - a cron worker, the
+    *Top up now* button - owns it, and every other worker finds the key taken. The attempt is
+    committed before its transaction is charged; a rerun after a crash picks the attempt up
+    again and looks at its transaction instead of creating a second one.
+    """
+
+    _name = "finnsys.topup.attempt"
+    _description = "Automatic top-up attempt"
+    _order = "id desc"
+    _rec_name = "idempotency_key"
+    _check_company_auto = True
+
+    partner_id = fields.Many2one(
+        "res.partner",
+        string="Customer",
+        required=True,
+        readonly=True,
+        index=True,
+        ondelete="restrict",
+    )
+    company_id = fields.Many2one("res.company", required=True, readonly=True, index=True)
+    currency_id = fields.Many2one("res.currency", required=True, readonly=True)
+    amount = fields.Monetary(currency_field="currency_id", required=True, readonly=True)
+    state = fields.Selection(
+        ATTEMPT_STATES, required=True, readonly=True, default="pending", index=True
+    )
+    origin = fields.Selection(
+        [("cron", "Scheduled"), ("manual", "Top up now")],
+        required=True,
+        readonly=True,
+        default="cron",
+    )
+    transaction_id = fields.Many2one(
+        "payment.transaction", string="Last Transaction", readonly=True, check_company=True
+    )
+    transaction_ids = fields.One2many(
+        "payment.transaction", "finnsys_topup_attempt_id", string="Transactions", readonly=True
+    )
+    payment_id = fields.Many2one(related="transaction_id.payment_id", string="Payment")
+    error = fields.Text(readonly=True)
+    try_count = fields.Integer(string="Tries", readonly=True)
+    next_try_at = fields.Datetime(string="Next Try", readonly=True)
+    idempotency_key = fields.Char(required=True, readonly=True, copy=False)
+
+    _unique_idempotency_key = models.Constraint(
+        "UNIQUE(idempotency_key)", "A top-up for this threshold crossing already exists."
+    )
+    _pending_partner_idx = models.Index("(partner_id, company_id) WHERE state = 'pending'")
+
+    # --- the scheduled action -------------------------------------------------------------
+
+    @api.model
+    def _cron_run_topups(self, batch_size=BATCH_SIZE):
+        """Top up every prepaid customer at or below its threshold, then send the low-balance
+        warnings, in committed batches. Returns the counters that are also logged.
+
+        Safe to run on several workers at once: customers are claimed with ``SKIP LOCKED``
+        and each threshold crossing has one attempt (unique key). Attempts are system
+        records, written whoever the cron runs as.
+        """
+        return self.sudo()._topup_run(batch_size)
+
+    @api.model
+    def _topup_run(self, batch_size):
+        stats = Counter()
+        Cron = self.env["ir.cron"]
+        Partner = self.env["res.partner"]
+        work = [
+            (company, partner_ids)
+            for company in self.env["res.company"].sudo().search([])
+            for partner_ids in split_every(batch_size, self._topup_candidates(company))
+        ]
+        warnings = list(split_every(batch_size, Partner._billing_low_balance_changes()))
+        Cron._commit_progress(
+            remaining=sum(len(ids) for _company, ids in work) + sum(len(w) for w in warnings)
+        )
+        for company, partner_ids in work:
+            self._topup_process_batch(company, partner_ids, stats)
+            if not Cron._commit_progress(len(partner_ids)):
+                return self._topup_log(stats)
+        for rows in warnings:
+            Partner._billing_send_low_balance_warnings(rows, stats)
+            if not Cron._commit_progress(len(rows)):
+                break
+        return self._topup_log(stats)
+
+    @api.model
+    def _topup_log(self, stats):
+        _logger.info("Auto top-up run: %s", dict(stats))
+        return dict(stats)
+
+    @api.model
+    def _topup_candidates(self, company):
+        """Ids of the customers of ``company`` to work on now: prepaid, auto top-up on, balance
+        at or below the threshold and no attempt under way; or with a pending attempt due."""
+        self.env.flush_all()
+        self.env.cr.execute(
+            SQL(
+                """
+                WITH figures AS (%(figures)s)
+                SELECT figures.partner_id
+                  FROM figures
+                  JOIN res_partner partner ON partner.id = figures.partner_id
+                  JOIN payment_token token
+                    ON token.id = partner.billing_token_id AND token.active
+                  JOIN payment_provider provider
+                    ON provider.id = token.provider_id AND provider.company_id = %(company)s
+                 WHERE figures.billing_mode = 'prepaid'
+                   AND figures.topup_enabled
+                   AND figures.balance <= COALESCE(partner.billing_topup_threshold, 0)
+                   AND NOT EXISTS (
+                       SELECT 1 FROM finnsys_topup_attempt attempt
+                        WHERE attempt.partner_id = figures.partner_id
+                          AND attempt.company_id = %(company)s
+                          AND attempt.state = 'pending')
+                 UNION
+                SELECT partner_id
+                  FROM finnsys_topup_attempt
+                 WHERE company_id = %(company)s
+                   AND state = 'pending'
+                   AND (next_try_at IS NULL OR next_try_at <= %(now)s)
+                 ORDER BY 1
+                """,
+                figures=self.env["finnsys.billing.account"]._figures_sql(company),
+                company=company.id,
+                now=fields.Datetime.now(),
+            )
+        )
+        return [row[0] for row in self.env.cr.fetchall()]
+
+    @api.model
+    def _topup_process_batch(self, company, partner_ids, stats):
+        """Two steps per batch: open the attempts and their transactions and commit them, then
+        charge. A crash between the two leaves pending attempts that the next run resumes."""
+        partners = self._topup_claim(partner_ids)
+        stats["busy"] += len(partner_ids) - len(partners)
+        attempts = self._topup_open_attempts(partners, company, stats)
+        attempts._topup_prepare_transactions()
+        self.env["ir.cron"]._commit_progress()
+        for attempt in self._topup_lock(attempts.ids):
+            try:
+                with self.env.cr.savepoint():
+                    attempt._topup_advance(stats)
+            except Exception:  # noqa: BLE001 - one customer's failure must not stop the batch
+                _logger.exception(
+                    "Auto top-up %s failed; it is resumed on the next run", attempt.idempotency_key
+                )
+                stats["errors"] += 1
+
+    @api.model
+    def _topup_claim(self, partner_ids):
+        """Lock the customers no other worker holds; skip the others (they are being served)."""
+        query = SQL(
+            "SELECT id FROM res_partner WHERE id IN %s ORDER BY id FOR NO KEY UPDATE SKIP LOCKED",
+            tuple(partner_ids),
+        )
+        return self.env["res.partner"].browse(self._topup_locked_ids(query))
+
+    @api.model
+    def _topup_lock(self, attempt_ids, nowait=False):
+        if not attempt_ids:
+            return self.browse()
+        query = SQL(
+            "SELECT id FROM finnsys_topup_attempt WHERE id IN %s AND state = 'pending' "
+            "ORDER BY id FOR NO KEY UPDATE %s",
+            tuple(attempt_ids),
+            SQL("NOWAIT") if nowait else SQL("SKIP LOCKED"),
+        )
+        attempts = self.browse(self._topup_locked_ids(query))
+        # Another worker may have moved these rows since our cache was filled.
+        attempts.invalidate_recordset()
+        attempts.transaction_id.invalidate_recordset()
+        return attempts
+
+    @api.model
+    def _topup_locked_ids(self, query):
+        """Run a locking query; a row changed by a worker that committed after our snapshot
+        started counts as taken (Odoo runs in REPEATABLE READ)."""
+        try:
+            with self.env.cr.savepoint(flush=False):
+                self.env.cr.execute(query, log_exceptions=False)
+                return [row[0] for row in self.env.cr.fetchall()]
+        except SerializationFailure:
+            return []
+
+    # --- attempts ----------------------------------------------------------------------------
+
+    @api.model
+    def _topup_open_attempts(self, partners, company, stats, origin="cron"):
+        """The pending attempts to work on for ``partners``: the due ones they already have,
+        and a new one for each customer that needs a top-up. ``manual`` skips the threshold
+        and the retry delay (the user asks for a top-up now)."""
+        manual = origin == "manual"
+        if not partners:
+            return self.browse()
+        pending = self.search(
+            Domain("partner_id", "in", partners.ids)
+            & Domain("company_id", "=", company.id)
+            & Domain("state", "=", "pending")
+        )
+        pending_by_partner = {attempt.partner_id: attempt for attempt in pending}
+        figures = self.env["finnsys.billing.account"]._figures_for(partners, company)
+        closed, spent = self._topup_history(partners, company)
+        to_work = self.browse()
+        for partner in partners:
+            needed = manual or partner._billing_topup_needed(figures.get(partner.id))
+            attempt = pending_by_partner.get(partner)
+            if attempt:
+                if not (manual or attempt._topup_is_due()):
+                    continue
+                if not needed and attempt._topup_can_cancel():
+                    attempt.write({"state": "cancelled", "next_try_at": False})
+                    stats["cancelled"] += 1
+                    continue
+                to_work |= attempt
+            elif needed and (
+                manual or self._topup_within_cap(partner, spent.get(partner.id, 0.0), stats)
+            ):
+                key = f"topup:{partner.id}:{company.id}:{closed.get(partner.id, 0) + 1}"
+                attempt = self._topup_insert(partner, company, key, origin)
+                stats["started" if attempt else "busy"] += 1
+                to_work |= attempt
+        return to_work
+
+    @api.model
+    def _topup_history(self, partners, company):
+        """Per customer: the number of closed attempts (it numbers the next crossing) and the
+        amount topped up since the start of the month (for the cap)."""
+        base = Domain("partner_id", "in", partners.ids) & Domain("company_id", "=", company.id)
+        closed = dict(
+            self._read_group(
+                base & Domain("state", "in", CLOSED_STATES), ["partner_id"], ["__count"]
+            )
+        )
+        month_start = fields.Datetime.now().replace(day=1, hour=0, minute=0, second=0)
+        spent = dict(
+            self._read_group(
+                base & Domain("state", "=", "done") & Domain("create_date", ">=", month_start),
+                ["partner_id"],
+                ["amount:sum"],
+            )
+        )
+        return (
+            {partner.id: count for partner, count in closed.items()},
+            {partner.id: amount for partner, amount in spent.items()},
+        )
+
+    @api.model
+    def _topup_within_cap(self, partner, spent, stats):
+        cap = partner.billing_topup_monthly_cap
+        if (
+            not cap
+            or partner.currency_id.compare_amounts(spent + partner.billing_topup_amount, cap) <= 0
+        ):
+            return True
+        stats["capped"] += 1
+        _logger.info("Auto top-up of partner %s skipped: monthly cap %s reached", partner.id, cap)
+        return False
+
+    @api.model
+    def _topup_insert(self, partner, company, key, origin):
+        """Create the attempt unless the key is taken; ``ON CONFLICT`` waits for a worker that
+        is inserting the same key and then yields to it."""
+        now = fields.Datetime.now()
+        query = SQL(
+            """
+            INSERT INTO finnsys_topup_attempt (
+                partner_id, company_id, currency_id, amount, state, origin, try_count,
+                idempotency_key, create_uid, create_date, write_uid, write_date)
+            VALUES (%s, %s, %s, %s, 'pending', %s, 0, %s, %s, %s, %s, %s)
+            ON CONFLICT (idempotency_key) DO NOTHING
+            RETURNING id
+            """,
+            partner.id,
+            company.id,
+            company.currency_id.id,
+            partner.billing_topup_amount,
+            origin,
+            key,
+            self.env.uid,
+            now,
+            self.env.uid,
+            now,
+        )
+        return self.browse(self._topup_locked_ids(query))
+
+    def _topup_is_due(self):
+        self.ensure_one()
+        return not self.next_try_at or self.next_try_at <= fields.Datetime.now()
+
+    def _topup_can_cancel(self):
+        """Nothing is in flight: no transaction yet, or the last one failed."""
+        self.ensure_one()
+        return not self.transaction_id or self.transaction_id.state in FAILED_TX_STATES
+
+    def _topup_prepare_transactions(self):
+        """Give each attempt that has nothing in flight a new draft transaction."""
+        for attempt in self:
+            tx = attempt.transaction_id
+            if tx and not (tx.state in FAILED_TX_STATES and attempt.next_try_at):
+                continue
+            attempt.sudo()._topup_create_transaction()
+
+    def _topup_create_transaction(self):
+        self.ensure_one()
+        token = self.partner_id.billing_token_id
+        tx = self.env["payment.transaction"].create(
+            {
+                "provider_id": token.provider_id.id,
+                "payment_method_id": token.payment_method_id.id,
+                "token_id": token.id,
+                "operation": "offline",
+                "partner_id": self.partner_id.id,
+                "amount": self.amount,
+                "currency_id": self.currency_id.id,
+                "reference": self.env["payment.transaction"]._compute_reference(
+                    token.provider_id.code, prefix=f"TOPUP-{self.id}"
+                ),
+                "finnsys_topup_attempt_id": self.id,
+            }
+        )
+        self.write({"transaction_id": tx.id, "try_count": self.try_count + 1, "next_try_at": False})
+
+    def _topup_advance(self, stats):
+        """Move a locked pending attempt on from the state of its transaction."""
+        self.ensure_one()
+        tx = self.sudo().transaction_id
+        if self.state != "pending" or not tx:
+            return
+        if tx.state == "draft":
+            self._topup_charge(tx)
+        if tx.state == "done":
+            self._topup_complete(stats)
+        elif tx.state in FAILED_TX_STATES:
+            if not self.next_try_at:
+                self._topup_fail(stats)
+        else:
+            # Pending or authorized: the provider's notification will settle it.
+            stats["waiting"] += 1
+
+    def _topup_charge(self, tx):
+        """Charge the saved token off-session. A draft transaction met again after a crash is
+        sent again as the same transaction (same reference), never as a new one."""
+        try:
+            with self.env.cr.savepoint():
+                tx._charge_with_token()
+        except (UserError, ValidationError) as error:
+            tx._set_error(str(error))
+
+    def _topup_complete(self, stats):
+        tx = self.sudo().transaction_id
+        if not tx.is_post_processed:
+            tx._post_process()
+        self.write({"state": "done", "error": False, "next_try_at": False})
+        self.env["res.partner"]._billing_invalidate_figures()
+        stats["done"] += 1
+        self._topup_send_mail("finnsys_billing.mail_template_topup_receipt", stats)
+
+    def _topup_fail(self, stats):
+        """Record a declined or failed charge: retry later with a growing delay, or give up
+        after the last try (auto top-up off, customer told, billing manager asked to act)."""
+        self.ensure_one()
+        company = self.company_id
+        error = self.sudo().transaction_id.state_message or self.env._("Payment declined.")
+        if self.try_count < company.billing_topup_max_tries:
+            self.write(
+                {
+                    "error": error,
+                    "next_try_at": fields.Datetime.now() + self._topup_retry_delay(),
+                }
+            )
+            stats["retry"] += 1
+            return
+        self.write({"state": "failed", "error": error, "next_try_at": False})
+        self.partner_id.sudo().billing_topup_enabled = False
+        stats["failed"] += 1
+        self._topup_send_mail("finnsys_billing.mail_template_topup_failed", stats)
+        self._topup_schedule_manager_activity(error)
+
+    def _topup_retry_delay(self):
+        """Delay before the next try: doubling, so that all tries fit in the retry window
+        (3 tries over 24 h: after 8 h, then 16 h later)."""
+        company = self.company_id
+        retries = max(company.billing_topup_max_tries - 1, 1)
+        unit = company.billing_topup_retry_hours / (2**retries - 1)
+        return timedelta(hours=unit * 2 ** (self.try_count - 1))
+
+    def _topup_send_mail(self, template_xmlid, stats):
+        partner = self.partner_id
+        if not partner.email:
+            stats["no_email"] += 1
+            _logger.info("Top-up e-mail not sent: partner %s has no e-mail address", partner.id)
+            return
+        self.env.ref(template_xmlid).sudo().send_mail(self.id)
+
+    def _topup_schedule_manager_activity(self, error):
+        manager = self._topup_billing_manager()
+        self.partner_id.sudo().activity_schedule(
+            "mail.mail_activity_data_todo",
+            summary=self.env._("Auto top-up failed: update the payment method"),
+            note=self.env._(
+                "The automatic top-up of %(amount)s failed %(tries)s times and was switched "
+                "off. Last error: %(error)s",
+                amount=format_amount(self.env, self.amount, self.currency_id),
+                tries=self.try_count,
+                error=error,
+            ),
+            user_id=manager.id or self.env.uid,
+        )
+
+    def _topup_billing_manager(self):
+        managers = self.env.ref("finnsys_billing.group_billing_manager").sudo().all_user_ids
+        return managers.filtered(
+            lambda user: not user.share and self.company_id in user.company_ids
+        ).sorted("id")[:1]
+
+    # --- Top up now --------------------------------------------------------------------------
+
+    @api.model
+    def _topup_now(self, partner):
+        """Charge the customer's top-up amount now, whatever its balance. Shares the attempt
+        (and its key) with the scheduled action, so both at once still charge once."""
+        partner = partner.commercial_partner_id
+        token = partner.sudo().billing_token_id
+        if (
+            partner.billing_mode != "prepaid"
+            or not token.active
+            or partner.billing_topup_amount <= 0
+        ):
+            raise UserError(
+                self.env._(
+                    "Only a prepaid customer with an active Saved Payment Method and a Top-up "
+                    "Amount can be topped up: complete the Billing tab of %(partner)s.",
+                    partner=partner.display_name,
+                )
+            )
+        company = token.provider_id.company_id
+        busy = UserError(
+            self.env._(
+                "A top-up of %(partner)s is already under way: try again in a minute.",
+                partner=partner.display_name,
+            )
+        )
+        try:
+            with self.env.cr.savepoint(flush=False):
+                self.env.cr.execute(
+                    SQL(
+                        "SELECT id FROM res_partner WHERE id = %s FOR NO KEY UPDATE NOWAIT",
+                        partner.id,
+                    ),
+                    log_exceptions=False,
+                )
+        except LockNotAvailable:
+            raise busy from None
+        stats = Counter()
+        attempts = self._topup_open_attempts(partner, company, stats, origin="manual")
+        if not attempts:
+            raise busy
+        attempts._topup_force_due()
+        attempts._topup_prepare_transactions()
+        try:
+            locked = self._topup_lock(attempts.ids, nowait=True)
+        except LockNotAvailable:
+            raise busy from None
+        if not locked:
+            raise busy
+        locked._topup_advance(stats)
+        return locked
+
+    def _topup_force_due(self):
+        # A failed attempt waiting for its retry is retried now.
+        for attempt in self.filtered(lambda a: a.next_try_at and a._topup_can_cancel()):
+            attempt.next_try_at = fields.Datetime.now()

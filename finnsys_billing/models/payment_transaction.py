@@ -1,0 +1,14 @@
+from odoo import fields, models
+
+
+class PaymentTransaction(models.Model):
+    _inherit = "payment.transaction"
+
+    finnsys_topup_attempt_id = fields.Many2one(
+        "finnsys.topup.attempt",
+        string="Top-up Attempt",
+        readonly=True,
+        index="btree_not_null",
+        ondelete="restrict",
+        help="The automatic top-up this charge belongs to.",
+    )
