@@ -1,0 +1,125 @@
+"""Cost of the subscription invoicing cron for 500 and for 5,000 subscriptions due on one day.
+
+Figures (printed, never asserted):
+- queries per invoiced subscription for 500, then for 5,000: they must not grow with the
+  number of subscriptions (target: +0);
+- the 5,000 are invoiced by one run of the scheduled action, started the way a cron worker
+  starts it (Odoo's job runner), in committed batches. Half the subscriptions are online
+  (the invoice is posted), half offline (posted and e-mailed).
+"""
+
+import argparse
+import math
+
+from benchlib import Meter, bench_environment, setup_company
+
+from odoo.fields import Command, Domain
+
+CRON = "finnsys_billing.ir_cron_invoice_subscriptions"
+
+
+def make_plan(env):
+    product = env["product.product"].create(
+        {"name": "Bench Hosting", "type": "service", "taxes_id": False}
+    )
+    return env["contract.template"].create(
+        {
+            "name": "Bench Monthly",
+            "contract_line_ids": [
+                Command.create(
+                    {"product_id": product.id, "name": "Hosting", "specific_price": 49.0}
+                )
+            ],
+        }
+    )
+
+
+def make_subscriptions(env, plan, count, prefix):
+    partners = env["res.partner"].create(
+        [
+            {
+                "name": f"{prefix} {n:05d}",
+                "email": f"{prefix.lower()}-{n}@bench.example",
+                "is_company": True,
+                "customer_rank": 1,
+                "billing_mode": "postpaid",
+            }
+            for n in range(count)
+        ]
+    )
+    subscriptions = env["contract.contract"].create(
+        [
+            {
+                "partner_id": partner.id,
+                "contract_template_id": plan.id,
+                "subscription_payment": "online" if n % 2 else "offline",
+                "subscription_state": "active",
+            }
+            for n, partner in enumerate(partners)
+        ]
+    )
+    env.cr.commit()
+    return subscriptions
+
+
+def run_cron_once(env, subscriptions):
+    cron = env.ref(CRON)
+    Progress = env["ir.cron.progress"]
+    last_progress = Progress.search([], order="id desc", limit=1).id or 0
+    env.cr.commit()
+    with Meter() as meter:
+        cron.method_direct_trigger()
+    # The job ran in its own transaction: start a new one to see what it committed.
+    env.cr.commit()
+    env.invalidate_all()
+    invoiced = env["account.move"].search_count(
+        Domain("subscription_id", "in", subscriptions.ids) & Domain("state", "=", "posted")
+    )
+    callbacks = Progress.search(Domain("cron_id", "=", cron.id) & Domain("id", ">", last_progress))
+    return meter, invoiced, callbacks
+
+
+def bench(env, plan, count, prefix):
+    # Importable once the benchmark database's addons path is configured.
+    from odoo.addons.finnsys_billing.models.contract_contract import (  # noqa: PLC0415
+        BATCH_SIZE,
+    )
+
+    subscriptions = make_subscriptions(env, plan, count, prefix)
+    meter, invoiced, callbacks = run_cron_once(env, subscriptions)
+    longest = max(((p.write_date - p.create_date).total_seconds() for p in callbacks), default=0.0)
+    print(
+        f"subscriptions, {count:,} due: {invoiced:,} invoiced by one run, "
+        f"{meter.queries / max(invoiced, 1):.1f} queries and "
+        f"{meter.seconds * 1000 / max(invoiced, 1):.1f} ms per subscription; "
+        f"{meter.seconds:.1f} s in {len(callbacks)} callbacks (longest {longest:.1f} s), "
+        f"{math.ceil(count / BATCH_SIZE)} committed batches of {BATCH_SIZE}"
+    )
+    return meter, invoiced
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--small", type=int, default=500)
+    parser.add_argument("--count", type=int, default=5000, help="the large run")
+    options = parser.parse_args()
+    with bench_environment("subscriptions") as env:
+        setup_company(env)
+        env.company.account_use_credit_limit = False
+        plan = make_plan(env)
+        env.cr.commit()
+        small, small_done = bench(env, plan, options.small, "Small")
+        large, large_done = bench(env, plan, options.count, "Large")
+        per_small = small.queries / max(small_done, 1)
+        per_large = large.queries / max(large_done, 1)
+        print(
+            f"=> queries per subscription {per_large - per_small:+.1f} when subscriptions grow "
+            f"{options.count / options.small:.0f}-fold (target: +0); "
+            f"{large_done:,} of {options.count:,} invoiced by one run in {large.seconds:.0f} s"
+        )
+        env.cr.rollback()
+        env.cr.close()
+
+
+if __name__ == "__main__":
+    main()
