@@ -1,0 +1,598 @@
+import math
+
+from werkzeug.exceptions import BadRequest, NotFound
+
+from odoo import http
+from odoo.exceptions import AccessError, MissingError, UserError, ValidationError
+from odoo.fields import Domain
+from odoo.http import request
+from odoo.tools import consteq, hmac
+
+from odoo.addons.account_payment.controllers import payment as account_payment_payment
+from odoo.addons.account_payment.controllers import portal as account_payment_portal
+from odoo.addons.portal.controllers.portal import pager as portal_pager
+
+CUSTOMER_MOVE_TYPES = ("out_invoice", "out_refund")
+PAYABLE_STATES = ("not_paid", "partial")
+SETTLED_STATES = ("paid", "reversed")
+RUNNING_TX_STATES = ("pending", "authorized")
+
+
+def terms_token(env, invoice, amount):
+    """Signature that the customer ticked the terms for paying ``amount`` on ``invoice``."""
+    return hmac(env(su=True), "finnsys_billing_portal.pay_terms", f"{invoice.id}|{amount:.6f}")
+
+
+def topup_token(env, customer, amount):
+    """Signature that ``customer`` ticked the terms for topping up ``amount``."""
+    return hmac(env(su=True), "finnsys_billing_portal.topup_terms", f"{customer.id}|{amount:.6f}")
+
+
+class BillingPortal(account_payment_portal.PortalAccount, account_payment_payment.PaymentPortal):
+    """Customer portal of FinnSys Billing on top of Odoo's account and payment portals.
+
+    One controller for both parents, so that the document access rule below applies to the
+    invoice pages and to the invoice transaction route alike.
+    """
+
+    # ------------------------------------------------------------------
+    # access: every contact of a customer sees the customer's documents
+    # ------------------------------------------------------------------
+    def _billing_customer(self):
+        """The commercial partner of the logged-in portal user (sudo); empty for anyone else."""
+        user = request.env.user
+        if not user._is_portal():
+            return request.env["res.partner"].sudo()
+        return user.partner_id.commercial_partner_id.sudo()
+
+    def _billing_documents_domain(self):
+        return (
+            Domain("commercial_partner_id", "=", self._billing_customer().id)
+            & Domain("move_type", "in", CUSTOMER_MOVE_TYPES)
+            & Domain("state", "=", "posted")
+        )
+
+    def _document_check_access(self, model_name, document_id, access_token=None):
+        try:
+            return super()._document_check_access(model_name, document_id, access_token)
+        except AccessError:
+            if model_name != "account.move" or not self._billing_customer():
+                raise
+            move_sudo = request.env["account.move"].sudo().browse(document_id)
+            if not move_sudo.filtered_domain(self._billing_documents_domain()):
+                raise
+            return move_sudo
+
+    # ------------------------------------------------------------------
+    # dashboard
+    # ------------------------------------------------------------------
+    @http.route()
+    def home(self, **kw):
+        response = super().home(**kw)
+        customer = self._billing_customer()
+        if customer and hasattr(response, "qcontext"):
+            response.qcontext.update(self._billing_dashboard_values(customer))
+        return response
+
+    def _billing_dashboard_values(self, customer):
+        """Figures of the dashboard cards, read once from the customer's ledger."""
+        Move = request.env["account.move"].sudo()
+        open_domain = self._billing_tab_domains()["open"] & Domain("move_type", "=", "out_invoice")
+        count, total = Move._read_group(open_domain, aggregates=["__count", "amount_residual:sum"])[
+            0
+        ]
+        company = request.env.company
+        return {
+            "billing_customer": customer,
+            "billing_open_count": count,
+            "billing_open_total": total,
+            "billing_currency": customer.currency_id or company.currency_id,
+            "billing_support_email": company.billing_support_email or company.email,
+            "billing_support_phone": company.billing_support_phone or company.phone,
+            "billing_topup_url": "/my/topup" if customer.billing_mode == "prepaid" else False,
+        }
+
+    # ------------------------------------------------------------------
+    # invoices
+    # ------------------------------------------------------------------
+    def _invoice_get_page_view_values(self, invoice, access_token, **kwargs):
+        values = super()._invoice_get_page_view_values(invoice, access_token, **kwargs)
+        if request.env.user._is_portal() and invoice.filtered_domain(
+            self._billing_tab_domains()["open"] & Domain("move_type", "=", "out_invoice")
+        ):
+            # Customers pay through the amount and terms step, which Odoo's dialog skips.
+            values["billing_pay_url"] = f"/my/invoices/{invoice.id}/pay"
+        return values
+
+    def _billing_running_domain(self):
+        return Domain("payment_state", "=", "in_payment") | Domain(
+            "transaction_ids.state", "in", RUNNING_TX_STATES
+        )
+
+    def _billing_tab_domains(self):
+        base = self._billing_documents_domain()
+        running = self._billing_running_domain()
+        return {
+            "all": base,
+            "open": base & Domain("payment_state", "in", PAYABLE_STATES) & ~running,
+            "progress": base & Domain("payment_state", "not in", SETTLED_STATES) & running,
+            "paid": base & Domain("payment_state", "in", SETTLED_STATES),
+        }
+
+    def _billing_tabs(self):
+        return {
+            "all": request.env._("All"),
+            "open": request.env._("Open"),
+            "progress": request.env._("In Progress"),
+            "paid": request.env._("Paid"),
+        }
+
+    def _billing_sortings(self):
+        return {
+            "date": {"label": request.env._("Date"), "order": "invoice_date desc, id desc"},
+            "duedate": {
+                "label": request.env._("Due Date"),
+                "order": "invoice_date_due asc, id desc",
+            },
+            "amount": {
+                "label": request.env._("Amount"),
+                "order": "amount_total_signed desc, id desc",
+            },
+        }
+
+    @http.route()
+    def portal_my_invoices(
+        self, page=1, date_begin=None, date_end=None, sortby=None, filterby=None, **kw
+    ):
+        if not self._billing_customer():
+            return super().portal_my_invoices(
+                page=page,
+                date_begin=date_begin,
+                date_end=date_end,
+                sortby=sortby,
+                filterby=filterby,
+                **kw,
+            )
+        values = self._prepare_portal_layout_values()
+        values.update(
+            self._billing_invoices_values(page, sortby, filterby, kw.get("search"), kw.get("plan"))
+        )
+        return request.render("finnsys_billing_portal.portal_my_invoices", values)
+
+    def _billing_plans(self):
+        """The subscription plans on the customer's documents, when subscriptions exist."""
+        Move = request.env["account.move"].sudo()
+        if "plan_id" not in Move._fields:
+            return []
+        domain = self._billing_documents_domain() & Domain("plan_id", "!=", False)
+        return [plan for (plan,) in Move._read_group(domain, ["plan_id"], order="plan_id")]
+
+    def _billing_invoices_values(self, page, sortby, tab, search, plan=None):
+        Move = request.env["account.move"].sudo()
+        tabs = self._billing_tab_domains()
+        tab = tab if tab in tabs else "all"
+        sortings = self._billing_sortings()
+        sortby = sortby if sortby in sortings else "date"
+        search = (search or "").strip()
+        search_domain = Domain("name", "ilike", search) if search else Domain.TRUE
+        plans = self._billing_plans()
+        plan = next((p for p in plans if str(p.id) == str(plan)), None)
+        if plan:
+            search_domain &= Domain("plan_id", "=", plan.id)
+        counts = {key: Move.search_count(domain & search_domain) for key, domain in tabs.items()}
+        domain = tabs[tab] & search_domain
+        pager = portal_pager(
+            url="/my/invoices",
+            url_args={
+                "filterby": tab,
+                "sortby": sortby,
+                "search": search,
+                "plan": plan.id if plan else "",
+            },
+            total=counts[tab],
+            page=page,
+            step=self._items_per_page,
+        )
+        invoices = Move.search(
+            domain,
+            order=sortings[sortby]["order"],
+            limit=self._items_per_page,
+            offset=pager["offset"],
+        )
+        running = Move.search(Domain("id", "in", invoices.ids) & self._billing_running_domain())
+        request.session["my_invoices_history"] = invoices.ids[:100]
+        return {
+            "page_name": "invoice",
+            "invoices": invoices,
+            "running_ids": set(running.ids),
+            "pager": pager,
+            "billing_tabs": self._billing_tabs(),
+            "billing_counts": counts,
+            "filterby": tab,
+            "sortby": sortby,
+            "billing_sortings": sortings,
+            "search": search,
+            "billing_plans": plans,
+            "billing_plan": plan,
+            "default_url": "/my/invoices",
+            "overdue_invoice_count": 0,
+        }
+
+    # ------------------------------------------------------------------
+    # paying an open invoice
+    # ------------------------------------------------------------------
+    def _billing_payable_invoice(self, invoice_id):
+        """The customer's open invoice ``invoice_id`` (sudo).
+
+        :raise NotFound: not an invoice of the logged-in customer
+        :raise UserError: the invoice cannot be paid (paid, cancelled, payment under way)
+        """
+        Move = request.env["account.move"].sudo()
+        if not self._billing_customer():
+            raise NotFound()
+        invoice = Move.search(
+            self._billing_tab_domains()["all"]
+            & Domain("id", "=", self._cast_as_int(invoice_id) or 0)
+            & Domain("move_type", "=", "out_invoice"),
+            limit=1,
+        )
+        if not invoice:
+            raise NotFound()
+        if not invoice.filtered_domain(self._billing_tab_domains()["open"]):
+            raise UserError(
+                request.env._(
+                    "Invoice %(name)s cannot be paid online: it is paid, cancelled or a payment"
+                    " is already under way.",
+                    name=invoice.name,
+                )
+            )
+        return invoice
+
+    @staticmethod
+    def _billing_parse_amount(raw, invoice):
+        """The amount ``raw`` as a float when 0 < amount <= residual in the invoice currency.
+
+        :raise UserError: with a sentence the customer can act on
+        """
+        currency = invoice.currency_id
+        try:
+            amount = float(raw)
+        except (TypeError, ValueError):
+            amount = math.nan
+        if not math.isfinite(amount):
+            raise UserError(request.env._("Please enter the amount to pay as a number."))
+        if abs(amount - currency.round(amount)) > 1e-9:
+            raise UserError(
+                request.env._(
+                    "Please enter the amount with at most %(digits)s decimals.",
+                    digits=currency.decimal_places,
+                )
+            )
+        if currency.compare_amounts(amount, 0.0) <= 0:
+            raise UserError(request.env._("Please enter an amount greater than zero."))
+        if currency.compare_amounts(amount, invoice.amount_residual) > 0:
+            raise UserError(
+                request.env._(
+                    "Please enter at most %(residual)s, the amount still due.",
+                    residual=currency.format(invoice.amount_residual),
+                )
+            )
+        return currency.round(amount)
+
+    @http.route(
+        "/my/invoices/<int:invoice_id>/pay",
+        type="http",
+        auth="user",
+        methods=["GET", "POST"],
+        website=True,
+        sitemap=False,
+    )
+    def portal_billing_invoice_pay(self, invoice_id, amount=None, terms=None, **kw):
+        """Step 1 chooses the amount and ticks the terms; step 2 shows Odoo's payment form."""
+        try:
+            invoice = self._billing_payable_invoice(invoice_id)
+        except UserError as error:
+            return request.render(
+                "finnsys_billing_portal.portal_invoice_pay_error",
+                {"page_name": "billing_pay", "error": error.args[0]},
+                status=400,
+            )
+        values = {"page_name": "billing_pay", "invoice": invoice, "amount": invoice.amount_residual}
+        if request.httprequest.method == "GET":
+            return request.render("finnsys_billing_portal.portal_invoice_pay", values)
+        try:
+            values["amount"] = amount
+            values["amount"] = self._billing_parse_amount(amount, invoice)
+            if not terms:
+                raise UserError(request.env._("Please accept the terms and conditions to pay."))
+        except UserError as error:
+            values.update(error=error.args[0], terms=bool(terms))
+            return request.render("finnsys_billing_portal.portal_invoice_pay", values, status=400)
+        return request.render(
+            "finnsys_billing_portal.portal_invoice_pay_form",
+            values | self._billing_payment_form_values(invoice, values["amount"]),
+        )
+
+    def _billing_payment_form_values(self, invoice, amount):
+        values = self._get_common_page_view_values(
+            invoices_data={
+                "partner": invoice.partner_id,
+                "company": invoice.company_id,
+                "total_amount": amount,
+                "currency": invoice.currency_id,
+                "amount_residual": invoice.amount_residual,
+                "landing_route": invoice.get_portal_url(),
+                "transaction_route": f"/invoice/transaction/{invoice.id}",
+            },
+        )
+        # Cards are saved on the customer; Odoo only offers the contact's own tokens.
+        values["tokens_sudo"] |= (
+            request.env["payment.token"]
+            .sudo()
+            .search(
+                Domain("provider_id", "in", values["providers_sudo"].ids)
+                & Domain("partner_id", "child_of", self._billing_customer().id)
+            )
+        )
+        values.update(
+            amount=amount,
+            surcharge_route=f"/my/invoices/{invoice.id}/surcharge",
+            access_token=terms_token(request.env, invoice, amount),
+            landing_route=invoice.get_portal_url(),
+        )
+        return values
+
+    @http.route()
+    def invoice_transaction(self, invoice_id, access_token, **kwargs):
+        """Check every figure of a customer's payment before Odoo creates the transaction.
+
+        Odoo's route takes any amount; for billing customers the amount must be a valid part
+        of the residual, the terms signature must match it, the CSRF token must be valid and
+        a saved token must be the customer's own.
+        """
+        if not self._billing_customer():
+            return super().invoice_transaction(invoice_id, access_token, **kwargs)
+        if not request.validate_csrf(kwargs.get("csrf_token")):
+            raise BadRequest(request.env._("Your session expired: reload the page and pay again."))
+        try:
+            invoice = self._billing_payable_invoice(invoice_id)
+            amount = self._billing_parse_amount(kwargs.get("amount"), invoice)
+        except UserError as error:
+            raise ValidationError(error.args[0]) from None
+        if not consteq(str(access_token), terms_token(request.env, invoice, amount)):
+            raise ValidationError(
+                request.env._("Please accept the terms and conditions for this amount to pay.")
+            )
+        method = self._billing_payment_method(kwargs)
+        rule = request.env["finnsys.surcharge.rule"]._find(
+            invoice.company_id, method, invoice.commercial_partner_id.country_id
+        )
+        surcharge = rule._compute_surcharge(amount, invoice.currency_id)
+        offered = kwargs.pop("surcharge", None)
+        if surcharge and not self._billing_same_amount(offered, surcharge, invoice.currency_id):
+            raise ValidationError(
+                request.env._(
+                    "The surcharge for this payment is %(surcharge)s: reload the page and accept"
+                    " it to pay.",
+                    surcharge=invoice.currency_id.format(surcharge),
+                )
+            )
+        kwargs["amount"] = invoice.currency_id.round(amount + surcharge)
+        try:
+            processing_values = super().invoice_transaction(
+                invoice.id, invoice.access_token, **kwargs
+            )
+        except MissingError:
+            raise NotFound() from None
+        if surcharge:
+            tx = (
+                request.env["payment.transaction"]
+                .sudo()
+                .search(Domain("reference", "=", processing_values["reference"]), limit=1)
+            )
+            tx.finnsys_surcharge_consent_id = self._billing_record_consent(
+                "accepted", invoice, rule, method, amount, surcharge, tx
+            )
+        return processing_values
+
+    def _billing_payment_method(self, params):
+        """The payment method of the chosen saved token or new method (sudo); 404 if foreign."""
+        token_id = self._cast_as_int(params.get("token_id"))
+        if token_id:
+            token = request.env["payment.token"].sudo().browse(token_id).exists()
+            if token.partner_id.commercial_partner_id != self._billing_customer():
+                raise NotFound()
+            return token.payment_method_id
+        method_id = self._cast_as_int(params.get("payment_method_id"))
+        return request.env["payment.method"].sudo().browse(method_id or []).exists()
+
+    @staticmethod
+    def _billing_same_amount(raw, expected, currency):
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            return False
+        return math.isfinite(value) and not currency.compare_amounts(value, expected)
+
+    def _billing_record_consent(self, state, invoice, rule, method, amount, surcharge, tx=None):
+        return (
+            request.env["finnsys.surcharge.consent"]
+            .sudo()
+            .create(
+                {
+                    "state": state,
+                    "partner_id": invoice.commercial_partner_id.id,
+                    "user_id": request.env.user.id,
+                    "invoice_id": invoice.id,
+                    "rule_id": rule.id,
+                    "payment_method_id": method.id,
+                    "transaction_id": tx.id if tx else False,
+                    "currency_id": invoice.currency_id.id,
+                    "amount": amount,
+                    "surcharge": surcharge,
+                    "total": invoice.currency_id.round(amount + surcharge),
+                    "ip_address": request.httprequest.remote_addr,
+                }
+            )
+        )
+
+    def _billing_surcharge_quote(self, invoice_id, amount, access_token, params):
+        """Invoice, amount, rule, method and surcharge of a payment about to be made."""
+        try:
+            invoice = self._billing_payable_invoice(invoice_id)
+            amount = self._billing_parse_amount(amount, invoice)
+        except UserError as error:
+            raise ValidationError(error.args[0]) from None
+        if not consteq(str(access_token), terms_token(request.env, invoice, amount)):
+            raise ValidationError(
+                request.env._("Please accept the terms and conditions for this amount to pay.")
+            )
+        method = self._billing_payment_method(params)
+        rule = request.env["finnsys.surcharge.rule"]._find(
+            invoice.company_id, method, invoice.commercial_partner_id.country_id
+        )
+        return invoice, amount, rule, method, rule._compute_surcharge(amount, invoice.currency_id)
+
+    @http.route("/my/invoices/<int:invoice_id>/surcharge", type="jsonrpc", auth="user")
+    def portal_billing_surcharge(self, invoice_id, amount=None, access_token=None, **params):
+        """The surcharge the customer must accept before paying, with the figures to show."""
+        invoice, amount, __, __, surcharge = self._billing_surcharge_quote(
+            invoice_id, amount, access_token, params
+        )
+        currency = invoice.currency_id
+        return {
+            "surcharge": surcharge,
+            "amount_display": currency.format(amount),
+            "surcharge_display": currency.format(surcharge),
+            "total_display": currency.format(amount + surcharge),
+        }
+
+    @http.route("/my/invoices/<int:invoice_id>/surcharge/decline", type="jsonrpc", auth="user")
+    def portal_billing_surcharge_decline(
+        self, invoice_id, amount=None, access_token=None, csrf_token=None, **params
+    ):
+        """Record that the customer refused the surcharge; nothing is charged."""
+        if not request.validate_csrf(csrf_token):
+            raise BadRequest(request.env._("Your session expired: reload the page."))
+        invoice, amount, rule, method, surcharge = self._billing_surcharge_quote(
+            invoice_id, amount, access_token, params
+        )
+        if surcharge:
+            self._billing_record_consent("declined", invoice, rule, method, amount, surcharge)
+        return {"message": request.env._("The payment was not completed.")}
+
+    # ------------------------------------------------------------------
+    # top-up of a prepaid balance
+    # ------------------------------------------------------------------
+    def _billing_prepaid_customer(self):
+        customer = self._billing_customer()
+        if not customer or customer.billing_mode != "prepaid":
+            raise NotFound()
+        return customer
+
+    @staticmethod
+    def _billing_parse_topup(raw, company):
+        """The top-up ``raw`` as a float within the company's portal range.
+
+        :raise UserError: with a sentence the customer can act on
+        """
+        currency = company.currency_id
+        try:
+            amount = float(raw)
+        except (TypeError, ValueError):
+            amount = math.nan
+        if not math.isfinite(amount):
+            raise UserError(request.env._("Please enter the amount to add as a number."))
+        if abs(amount - currency.round(amount)) > 1e-9:
+            raise UserError(
+                request.env._(
+                    "Please enter the amount with at most %(digits)s decimals.",
+                    digits=currency.decimal_places,
+                )
+            )
+        low, high = company.billing_portal_topup_min, company.billing_portal_topup_max
+        if currency.compare_amounts(amount, low) < 0 or currency.compare_amounts(amount, high) > 0:
+            raise UserError(
+                request.env._(
+                    "Please enter an amount between %(low)s and %(high)s.",
+                    low=currency.format(low),
+                    high=currency.format(high),
+                )
+            )
+        return currency.round(amount)
+
+    @http.route(
+        "/my/topup", type="http", auth="user", methods=["GET", "POST"], website=True, sitemap=False
+    )
+    def portal_billing_topup(self, amount=None, terms=None, **kw):
+        """Step 1 chooses the amount and ticks the terms; step 2 shows Odoo's payment form."""
+        customer = self._billing_prepaid_customer()
+        company = request.env.company
+        values = {
+            "page_name": "billing_topup",
+            "customer": customer,
+            "company": company,
+            "amount": amount or "",
+        }
+        if request.httprequest.method == "GET":
+            return request.render("finnsys_billing_portal.portal_topup", values)
+        try:
+            values["amount"] = self._billing_parse_topup(amount, company)
+            if not terms:
+                raise UserError(request.env._("Please accept the terms and conditions to pay."))
+        except UserError as error:
+            values.update(error=error.args[0], terms=bool(terms))
+            return request.render("finnsys_billing_portal.portal_topup", values, status=400)
+        form_values = self._get_common_page_view_values(
+            invoices_data={
+                "partner": customer,
+                "company": company,
+                "total_amount": values["amount"],
+                "currency": company.currency_id,
+                "amount_residual": values["amount"],
+                "landing_route": "/my",
+                "transaction_route": "/my/topup/transaction",
+            },
+        )
+        form_values["tokens_sudo"] |= (
+            request.env["payment.token"]
+            .sudo()
+            .search(
+                Domain("provider_id", "in", form_values["providers_sudo"].ids)
+                & Domain("partner_id", "child_of", customer.id)
+            )
+        )
+        form_values.update(
+            amount=values["amount"],
+            access_token=topup_token(request.env, customer, values["amount"]),
+            landing_route="/my",
+        )
+        return request.render("finnsys_billing_portal.portal_topup_form", values | form_values)
+
+    @http.route("/my/topup/transaction", type="jsonrpc", auth="user")
+    def portal_billing_topup_transaction(self, access_token=None, **kwargs):
+        """Create the transaction of a top-up; its payment becomes credit on the balance."""
+        customer = self._billing_prepaid_customer()
+        if not request.validate_csrf(kwargs.get("csrf_token")):
+            raise BadRequest(request.env._("Your session expired: reload the page and pay again."))
+        company = request.env.company
+        try:
+            amount = self._billing_parse_topup(kwargs.get("amount"), company)
+        except UserError as error:
+            raise ValidationError(error.args[0]) from None
+        if not consteq(str(access_token), topup_token(request.env, customer, amount)):
+            raise ValidationError(
+                request.env._("Please accept the terms and conditions for this amount to pay.")
+            )
+        self._billing_payment_method(kwargs)
+        self._validate_transaction_kwargs(kwargs)
+        kwargs.update(
+            amount=amount,
+            currency_id=company.currency_id.id,
+            partner_id=request.env.user.partner_id.id,
+            reference_prefix=f"TOPUP-{customer.id}",
+            landing_route="/my",
+        )
+        kwargs.pop("csrf_token", None)
+        tx = self._create_transaction(**kwargs)
+        return tx._get_processing_values()

@@ -1,0 +1,90 @@
+import { ConfirmationDialog } from "@web/core/confirmation_dialog/confirmation_dialog";
+import { _t } from "@web/core/l10n/translation";
+import { rpc, RPCError } from "@web/core/network/rpc";
+import { patch } from "@web/core/utils/patch";
+import { PaymentForm } from "@payment/interactions/payment_form";
+
+/**
+ * Before paying a FinnSys invoice, ask the server for the surcharge of the chosen payment
+ * method and let the customer accept or refuse it. The server recomputes the figure when
+ * the transaction is created, so what is sent back here is only the customer's consent.
+ */
+patch(PaymentForm.prototype, {
+    async _initiatePaymentFlow(providerCode, paymentOptionId, paymentMethodCode, flow) {
+        const route = this.paymentContext.surchargeRoute;
+        if (!route) {
+            return super._initiatePaymentFlow(...arguments);
+        }
+        const params = this._finnsysSurchargeParams();
+        let quote;
+        try {
+            quote = await this.waitFor(rpc(route, params));
+        } catch (error) {
+            if (error instanceof RPCError) {
+                this._displayErrorDialog(_t("Payment processing failed"), error.data.message);
+                this._enableButton();
+                return;
+            }
+            throw error;
+        }
+        this.paymentContext.surcharge = quote.surcharge;
+        if (!quote.surcharge) {
+            return super._initiatePaymentFlow(...arguments);
+        }
+        const accepted = await this.waitFor(
+            new Promise((resolve) => {
+                this.services.dialog.add(
+                    ConfirmationDialog,
+                    {
+                        title: _t("Payment surcharge"),
+                        body: _t(
+                            "Amount: %(amount)s\nSurcharge: %(surcharge)s\nTotal: %(total)s",
+                            {
+                                amount: quote.amount_display,
+                                surcharge: quote.surcharge_display,
+                                total: quote.total_display,
+                            }
+                        ),
+                        confirmLabel: _t("Accept and Continue"),
+                        cancelLabel: _t("Cancel"),
+                        confirm: () => resolve(true),
+                        cancel: () => resolve(false),
+                    },
+                    { onClose: () => resolve(false) }
+                );
+            })
+        );
+        if (accepted) {
+            return super._initiatePaymentFlow(...arguments);
+        }
+        const reply = await this.waitFor(
+            rpc(`${route}/decline`, { ...params, csrf_token: odoo.csrf_token })
+        );
+        const notice = document.createElement("div");
+        notice.className = "alert alert-warning mt-3 o_billing_surcharge_declined";
+        notice.textContent = reply.message;
+        this.el.after(notice);
+        this._enableButton();
+    },
+
+    _finnsysSurchargeParams() {
+        const params = {
+            amount: parseFloat(this.paymentContext.amount),
+            access_token: this.paymentContext.accessToken,
+        };
+        if (this.paymentContext.tokenId && this.paymentContext.flow === "token") {
+            params.token_id = parseInt(this.paymentContext.tokenId);
+        } else {
+            params.payment_method_id = parseInt(this.paymentContext.paymentMethodId);
+        }
+        return params;
+    },
+
+    _prepareTransactionRouteParams() {
+        const params = super._prepareTransactionRouteParams(...arguments);
+        if (this.paymentContext.surchargeRoute) {
+            params.surcharge = this.paymentContext.surcharge;
+        }
+        return params;
+    },
+});

@@ -1,0 +1,59 @@
+import { registry } from "@web/core/registry";
+
+function tab(name, count, statuses) {
+    return [
+        {
+            content: `Open the ${name} tab`,
+            trigger: `.o_billing_invoice_tabs a[data-tab=${name}]`,
+            run: "click",
+            expectUnloadPage: true,
+        },
+        {
+            content: `The ${name} tab counts ${count} and lists its documents`,
+            trigger: `.o_billing_invoice_tabs a.active[data-tab=${name}] .o_billing_tab_count:contains(${count})`,
+        },
+        {
+            content: `The ${name} tab lists ${count} documents`,
+            trigger: `.o_billing_invoice_table tbody:has(tr:nth-child(${count})):not(:has(tr:nth-child(${count + 1})))`,
+        },
+        ...statuses.map((status) => ({
+            content: `A document with status ${status}`,
+            trigger: `.o_billing_invoice_table .o_billing_status:contains(${status})`,
+        })),
+    ];
+}
+
+registry.category("web_tour.tours").add("finnsys_portal_tabs_tour", {
+    steps: () => [
+        ...tab("open", 3, ["Open", "Partly paid"]),
+        ...tab("progress", 1, ["In progress"]),
+        ...tab("paid", 1, ["Paid"]),
+        ...tab("all", 5, ["Open", "Partly paid", "In progress", "Paid"]),
+    ],
+});
+
+registry.category("web_tour.tours").add("finnsys_portal_edit_billing_info_tour", {
+    steps: () => [
+        {
+            content: "Edit billing info from the profile card",
+            trigger: ".o_billing_card_profile a.o_billing_edit_info",
+            run: "click",
+            expectUnloadPage: true,
+        },
+        {
+            content: "Change the phone number",
+            trigger: "form input[name=phone]",
+            run: "edit +32 2 555 01 99",
+        },
+        {
+            content: "Save",
+            trigger: "button#save_address",
+            run: "click",
+            expectUnloadPage: true,
+        },
+        {
+            content: "Back on the dashboard",
+            trigger: ".o_billing_dashboard",
+        },
+    ],
+});

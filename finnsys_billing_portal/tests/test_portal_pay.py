@@ -1,0 +1,137 @@
+import json
+
+from odoo.tests import tagged
+
+from odoo.addons.finnsys_billing_portal.controllers.portal import terms_token
+
+from .portal_common import BillingPortalCommon
+
+
+@tagged("post_install", "-at_install")
+class TestPortalPayBadInput(BillingPortalCommon):
+    """Every figure the browser sends is checked; a refusal creates nothing."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.invoice = cls._post_invoice(cls.customer, 100.0)
+        cls.foreign = cls._post_invoice(cls.other_customer, 100.0)
+        cls.paid = cls._post_invoice(cls.customer, 30.0)
+        cls._pay_in_backend(cls.paid, 30.0)
+        cls.cancelled = cls._post_invoice(cls.customer, 20.0)
+        cls.cancelled.button_draft()
+        cls.cancelled.button_cancel()
+
+    def setUp(self):
+        super().setUp()
+        self.authenticate("pp_user", "pp_user")
+        self.tx_count = self.env["payment.transaction"].search_count([])
+        self.payment_count = self.env["account.payment"].search_count([])
+
+    def _assert_nothing_created(self):
+        self.assertEqual(self.env["payment.transaction"].search_count([]), self.tx_count)
+        self.assertEqual(self.env["account.payment"].search_count([]), self.payment_count)
+
+    def _post_amount(self, invoice, amount, terms=True, csrf=True):
+        data = {"amount": amount} if amount is not None else {}
+        if terms:
+            data["terms"] = "1"
+        if csrf:
+            data["csrf_token"] = self._csrf(f"/my/invoices/{self.invoice.id}/pay")
+        return self.url_open(f"/my/invoices/{invoice.id}/pay", data=data, allow_redirects=False)
+
+    def _rpc(self, invoice, amount, access_token=None, csrf=True, **params):
+        csrf_token = self._csrf(f"/my/invoices/{self.invoice.id}/pay") if csrf else None
+        params = {
+            "access_token": access_token or terms_token(self.env, invoice, amount),
+            "amount": amount,
+            "provider_id": self.provider.id,
+            "payment_method_id": self.card.id,
+            "token_id": self.token.id,
+            "flow": "token",
+            "tokenization_requested": False,
+            "landing_route": "/my/invoices",
+            "is_validation": False,
+            "csrf_token": csrf_token,
+            **params,
+        }
+        response = self.url_open(
+            f"/invoice/transaction/{invoice.id}",
+            data=json.dumps({"jsonrpc": "2.0", "method": "call", "id": 1, "params": params}),
+            headers={"Content-Type": "application/json"},
+        )
+        return response.json()
+
+    def test_bad_amounts_are_refused_with_a_message(self):
+        for amount in ("-1", "0", "0.001", "100.01", "1e9", "NaN", "inf", "abc", "", None):
+            with self.subTest(amount=amount):
+                response = self._post_amount(self.invoice, amount)
+                self.assertEqual(response.status_code, 400)
+                self.assertIn("o_billing_pay_error", response.text)
+        self._assert_nothing_created()
+
+    def test_valid_amount_with_terms_shows_the_payment_form(self):
+        response = self._post_amount(self.invoice, "40.5")
+        self.assertEqual(response.status_code, 200)
+        self.assertIn("o_payment_form", response.text)
+        self.assertIn(f"/invoice/transaction/{self.invoice.id}", response.text)
+        self._assert_nothing_created()
+
+    def test_missing_terms_is_refused(self):
+        response = self._post_amount(self.invoice, "40", terms=False)
+        self.assertEqual(response.status_code, 400)
+        self.assertIn("terms and conditions", response.text)
+        self._assert_nothing_created()
+
+    def test_post_without_csrf_is_refused(self):
+        response = self._post_amount(self.invoice, "40", csrf=False)
+        self.assertEqual(response.status_code, 400)
+        self._assert_nothing_created()
+
+    def test_other_customers_invoice_is_not_found(self):
+        self.assertEqual(self._post_amount(self.foreign, "10").status_code, 404)
+        self.assertEqual(self.url_open(f"/my/invoices/{self.foreign.id}/pay").status_code, 404)
+        self.assertEqual(self._rpc(self.foreign, 10.0)["error"]["code"], 404)
+        self._assert_nothing_created()
+
+    def test_paid_and_cancelled_invoices_are_refused(self):
+        for invoice in (self.paid, self.cancelled):
+            with self.subTest(invoice=invoice.name):
+                response = self._post_amount(invoice, "10")
+                self.assertIn(response.status_code, (400, 404))
+                self.assertIn("error", self._rpc(invoice, 10.0))
+        self._assert_nothing_created()
+
+    def test_transaction_route_refuses_bad_amounts(self):
+        for amount in (-1, 0, 0.001, 100.01, 1e9, "NaN", "inf", "abc", None):
+            with self.subTest(amount=amount):
+                token = terms_token(self.env, self.invoice, 10.0)
+                self.assertIn("error", self._rpc(self.invoice, amount, access_token=token))
+        self._assert_nothing_created()
+
+    def test_transaction_route_refuses_an_amount_other_than_the_accepted_one(self):
+        token = terms_token(self.env, self.invoice, 10.0)
+        reply = self._rpc(self.invoice, 90.0, access_token=token)
+        self.assertIn("terms", reply["error"]["data"]["message"])
+        reply = self._rpc(self.invoice, 10.0, access_token=self.invoice._portal_ensure_token())
+        self.assertIn("error", reply, "the terms must be accepted on the pay page")
+        self._assert_nothing_created()
+
+    def test_transaction_route_refuses_another_customers_token(self):
+        reply = self._rpc(self.invoice, 10.0, token_id=self.other_token.id)
+        self.assertEqual(reply["error"]["code"], 404)
+        self._assert_nothing_created()
+
+    def test_transaction_route_refuses_missing_csrf(self):
+        self.assertIn("error", self._rpc(self.invoice, 10.0, csrf=False))
+        self._assert_nothing_created()
+
+    def test_partial_payment_with_saved_card_keeps_the_invoice_open(self):
+        reply = self._rpc(self.invoice, 40.0)
+        self.assertNotIn("error", reply, reply)
+        tx = self.env["payment.transaction"].search([("invoice_ids", "=", self.invoice.id)])
+        self.assertEqual(tx.amount, 40.0)
+        self.assertEqual(tx.state, "done")
+        tx._post_process()
+        self.assertEqual(self.invoice.amount_residual, 60.0)
+        self.assertEqual(self.invoice.payment_state, "partial")

@@ -1,0 +1,86 @@
+import json
+
+from odoo.tests import tagged
+
+from odoo.addons.finnsys_billing_portal.controllers.portal import topup_token
+
+from .portal_common import BillingPortalCommon
+
+
+@tagged("post_install", "-at_install")
+class TestPortalTopup(BillingPortalCommon):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.company.write({"billing_portal_topup_min": 20.0, "billing_portal_topup_max": 1000.0})
+        cls.prepaid = cls._portal_customer("Prepaid Co", "prepaid", "pre_user")
+        cls.prepaid_token = cls._token(cls.prepaid, "5555")
+
+    def setUp(self):
+        super().setUp()
+        self.tx_count = self.env["payment.transaction"].search_count([])
+
+    def _post(self, amount, terms=True, csrf=True):
+        data = {"amount": amount}
+        if terms:
+            data["terms"] = "1"
+        if csrf:
+            data["csrf_token"] = self._csrf("/my/topup")
+        return self.url_open("/my/topup", data=data, allow_redirects=False)
+
+    def _rpc(self, amount, token=None, csrf=True, **params):
+        csrf_token = self._csrf("/my/topup") if csrf else None
+        params = {
+            "access_token": topup_token(self.env, self.prepaid, amount),
+            "amount": amount,
+            "provider_id": self.provider.id,
+            "payment_method_id": self.card.id,
+            "token_id": (token or self.prepaid_token).id,
+            "flow": "token",
+            "tokenization_requested": False,
+            "landing_route": "/my",
+            "is_validation": False,
+            "csrf_token": csrf_token,
+            **params,
+        }
+        return self.url_open(
+            "/my/topup/transaction",
+            data=json.dumps({"jsonrpc": "2.0", "method": "call", "id": 1, "params": params}),
+            headers={"Content-Type": "application/json"},
+        ).json()
+
+    def test_topup_amount_must_lie_in_the_company_range(self):
+        self.authenticate("pre_user", "pre_user")
+        for amount in ("19.99", "1000.01", "0", "-5", "20.001", "abc", "NaN", "inf", ""):
+            with self.subTest(amount=amount):
+                response = self._post(amount)
+                self.assertEqual(response.status_code, 400)
+                self.assertIn("o_billing_pay_error", response.text)
+        self.assertEqual(self._post("50", terms=False).status_code, 400)
+        self.assertEqual(self._post("50", csrf=False).status_code, 400)
+        self.assertEqual(self._post("50").status_code, 200)
+        self.assertEqual(self.env["payment.transaction"].search_count([]), self.tx_count)
+
+    def test_topup_transaction_route_checks_every_figure(self):
+        self.authenticate("pre_user", "pre_user")
+        self.assertIn("error", self._rpc(5000.0))
+        self.assertIn("error", self._rpc(50.0, access_token="forged"))
+        self.assertIn("error", self._rpc(50.0, csrf=False))
+        self.assertEqual(self._rpc(50.0, token=self.other_token)["error"]["code"], 404)
+        self.assertEqual(self.env["payment.transaction"].search_count([]), self.tx_count)
+
+    def test_postpaid_customer_has_no_topup(self):
+        self.authenticate("pp_user", "pp_user")
+        self.assertEqual(self.url_open("/my/topup").status_code, 404)
+        self.assertNotIn("o_billing_topup", self.url_open("/my").text)
+
+    def test_topup_tour_credits_the_balance(self):
+        self.prepaid.invalidate_recordset()
+        before = self.prepaid.billing_balance
+        self.start_tour("/my", "finnsys_portal_topup_tour", login="pre_user")
+        tx = self.env["payment.transaction"].search([("partner_id", "child_of", self.prepaid.id)])
+        self.assertEqual((tx.amount, tx.state), (150.0, "done"))
+        tx._post_process()
+        self.assertEqual(tx.payment_id.partner_id, self.prepaid)
+        self.prepaid.invalidate_recordset()
+        self.assertEqual(self.prepaid.billing_balance, before + 150.0)
