@@ -1,5 +1,9 @@
-from odoo import fields
+import uuid
+
+from odoo import SUPERUSER_ID, api, fields
+from odoo.modules.registry import Registry
 from odoo.tests import new_test_user
+from odoo.tests.common import BaseCase, get_db_name
 
 from odoo.addons.account.tests.common import AccountTestInvoicingCommon
 
@@ -74,3 +78,41 @@ class BillingCommon(AccountTestInvoicingCommon):
                 ("parent_state", "=", "posted"),
             ]
         )
+
+
+class CommittedCompanyCase(BaseCase):
+    """Base of the race tests: real, separate transactions on committed data.
+
+    A race cannot happen inside one test transaction, so each class commits its data in a
+    company of its own (with a chart of accounts) and opens its own cursors. Environments
+    are built in the main thread: the test runner holds the registry lock that building
+    one needs.
+    """
+
+    company_name = "Race Co"
+    company_values = {}
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.registry = Registry(get_db_name())
+        with cls.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            company = env["res.company"].create(
+                {
+                    "name": f"{cls.company_name} {uuid.uuid4().hex[:8]}",
+                    "currency_id": env.ref("base.USD").id,
+                    **cls.company_values,
+                }
+            )
+            env = env(context={"allowed_company_ids": company.ids})
+            env["account.chart.template"].try_loading("generic_coa", company, install_demo=False)
+            cls.company_id = company.id
+            cls._setup_committed_data(env, company)
+
+    @classmethod
+    def _setup_committed_data(cls, env, company):
+        """Create the class's committed records (committed when this returns)."""
+
+    def _env(self, cr):
+        return api.Environment(cr, SUPERUSER_ID, {"allowed_company_ids": [self.company_id]})

@@ -1,69 +1,52 @@
 import threading
 import time
-import uuid
 
 import psycopg2.errors
 
-from odoo import SUPERUSER_ID, api
 from odoo.exceptions import RedirectWarning, UserError
-from odoo.modules.registry import Registry
 from odoo.tests import tagged
-from odoo.tests.common import BaseCase, get_db_name
 from odoo.tools import mute_logger
+
+from .common import CommittedCompanyCase
 
 
 @tagged("post_install", "-at_install")
-class TestCreditLimitConcurrency(BaseCase):
+class TestCreditLimitConcurrency(CommittedCompanyCase):
     """Two workers post invoices for one customer at the same moment.
 
     A race cannot happen inside one test transaction, so this runs on committed data in a
     company of its own, with two real transactions.
     """
 
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.registry = Registry(get_db_name())
-        with cls.registry.cursor() as cr:
-            env = api.Environment(cr, SUPERUSER_ID, {})
-            company = env["res.company"].create(
-                {
-                    "name": f"Race Co {uuid.uuid4().hex[:8]}",
-                    "currency_id": env.ref("base.USD").id,
-                    "account_use_credit_limit": True,
-                    "billing_credit_policy": "block",
-                }
-            )
-            env = env(context={"allowed_company_ids": company.ids})
-            env["account.chart.template"].try_loading("generic_coa", company, install_demo=False)
-            customer = env["res.partner"].create(
-                {
-                    "name": "Racing Customer",
-                    "is_company": True,
-                    "customer_rank": 1,
-                    "billing_mode": "postpaid",
-                    "company_id": company.id,
-                }
-            )
-            customer.credit_limit = 1000
-            invoices = env["account.move"].create(
-                [
-                    {
-                        "move_type": "out_invoice",
-                        "partner_id": customer.id,
-                        "invoice_date": "2026-01-10",
-                        "invoice_line_ids": [
-                            (0, 0, {"name": f"Usage {n}", "price_unit": 600, "tax_ids": []})
-                        ],
-                    }
-                    for n in (1, 2)
-                ]
-            )
-            cls.company_id = company.id
-            cls.invoice_ids = invoices.ids
+    company_name = "Race Co"
+    company_values = {"account_use_credit_limit": True, "billing_credit_policy": "block"}
 
-    def _env(self, cr):
-        return api.Environment(cr, SUPERUSER_ID, {"allowed_company_ids": [self.company_id]})
+    @classmethod
+    def _setup_committed_data(cls, env, company):
+        customer = env["res.partner"].create(
+            {
+                "name": "Racing Customer",
+                "is_company": True,
+                "customer_rank": 1,
+                "billing_mode": "postpaid",
+                "company_id": company.id,
+            }
+        )
+        customer.credit_limit = 1000
+        invoices = env["account.move"].create(
+            [
+                {
+                    "move_type": "out_invoice",
+                    "partner_id": customer.id,
+                    "invoice_date": "2026-01-10",
+                    "invoice_line_ids": [
+                        (0, 0, {"name": f"Usage {n}", "price_unit": 600, "tax_ids": []})
+                    ],
+                }
+                for n in (1, 2)
+            ]
+        )
+        cls.invoice_ids = invoices.ids
 
     def _wait_until_blocked(self, pid, timeout=10):
         deadline = time.monotonic() + timeout

@@ -1,13 +1,11 @@
-import uuid
-
 from odoo import SUPERUSER_ID, Command, api
 from odoo.exceptions import AccessError, UserError, ValidationError
-from odoo.modules.registry import Registry
 from odoo.tests import new_test_user, tagged
-from odoo.tests.common import BaseCase, get_db_name
 from odoo.tools import mute_logger
 
 from odoo.addons.account.tests.common import AccountTestInvoicingCommon
+
+from .common import CommittedCompanyCase
 
 
 @tagged("post_install", "-at_install")
@@ -287,62 +285,51 @@ class TestWithdrawal(AccountTestInvoicingCommon):
 
 
 @tagged("post_install", "-at_install")
-class TestWithdrawalConcurrency(BaseCase):
+class TestWithdrawalConcurrency(CommittedCompanyCase):
     """Two transactions pay the same withdrawal: a double click, or two managers at once.
 
     Row locks do not conflict inside one test transaction, so this runs on committed data
     in a company of its own, with two real cursors.
     """
 
+    company_name = "Withdrawal Race Co"
+
     @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.registry = Registry(get_db_name())
-        with cls.registry.cursor() as cr:
-            env = api.Environment(cr, SUPERUSER_ID, {})
-            company = env["res.company"].create(
-                {
-                    "name": f"Withdrawal Race Co {uuid.uuid4().hex[:8]}",
-                    "currency_id": env.ref("base.USD").id,
-                }
-            )
-            env = env(context={"allowed_company_ids": company.ids})
-            env["account.chart.template"].try_loading("generic_coa", company, install_demo=False)
-            journal = env["account.journal"].search(
-                [
-                    ("company_id", "=", company.id),
-                    ("type", "=", "bank"),
-                ],
-                limit=1,
-            )
-            customer = env["res.partner"].create(
-                {
-                    "name": "Racing Prepaid Customer",
-                    "is_company": True,
-                    "billing_mode": "prepaid",
-                    "company_id": company.id,
-                }
-            )
-            env["account.payment"].create(
-                {
-                    "payment_type": "inbound",
-                    "partner_type": "customer",
-                    "partner_id": customer.id,
-                    "amount": 500.0,
-                    "journal_id": journal.id,
-                }
-            ).action_post()
-            withdrawal = env["finnsys.withdrawal"].create(
-                {
-                    "partner_id": customer.id,
-                    "amount": 200.0,
-                    "journal_id": journal.id,
-                }
-            )
-            withdrawal.action_approve()
-            cls.company_id = company.id
-            cls.customer_id = customer.id
-            cls.withdrawal_id = withdrawal.id
+    def _setup_committed_data(cls, env, company):
+        journal = env["account.journal"].search(
+            [
+                ("company_id", "=", company.id),
+                ("type", "=", "bank"),
+            ],
+            limit=1,
+        )
+        customer = env["res.partner"].create(
+            {
+                "name": "Racing Prepaid Customer",
+                "is_company": True,
+                "billing_mode": "prepaid",
+                "company_id": company.id,
+            }
+        )
+        env["account.payment"].create(
+            {
+                "payment_type": "inbound",
+                "partner_type": "customer",
+                "partner_id": customer.id,
+                "amount": 500.0,
+                "journal_id": journal.id,
+            }
+        ).action_post()
+        withdrawal = env["finnsys.withdrawal"].create(
+            {
+                "partner_id": customer.id,
+                "amount": 200.0,
+                "journal_id": journal.id,
+            }
+        )
+        withdrawal.action_approve()
+        cls.customer_id = customer.id
+        cls.withdrawal_id = withdrawal.id
 
     def _withdrawal(self, cr):
         env = api.Environment(cr, SUPERUSER_ID, {"allowed_company_ids": [self.company_id]})
