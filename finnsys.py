@@ -11,6 +11,7 @@ requirement is installed.
 """
 
 import argparse
+import ast
 import collections
 import contextlib
 import importlib
@@ -606,6 +607,12 @@ def prepare_demo_database(odoo: list[str], server: PgServer, args: argparse.Name
     if not database_exists(server, database):
         create_demo_database(odoo, server, args)
     elif installed_modules(server, database, ADDONS) == set(ADDONS):
+        # A newer manifest may depend on modules the database does not have yet; Odoo's -u
+        # would then skip our addons, so those dependencies are installed first.
+        depends = manifest_depends()
+        missing = tuple(sorted(set(depends) - installed_modules(server, database, depends)))
+        if missing:
+            install_modules(odoo, server, database, missing, args, DEMO_LOG)
         upgrade = ["-u", ",".join(ADDONS)]
         run_odoo_init(odoo, server, database, upgrade, DEMO_LOG, args.verbose)
     else:
@@ -613,6 +620,15 @@ def prepare_demo_database(odoo: list[str], server: PgServer, args: argparse.Name
             f"database {database} exists and is not a FinnSys demo database: "
             "choose another --database"
         )
+
+
+def manifest_depends() -> tuple[str, ...]:
+    """The modules our addons depend on, besides each other, read from their manifests."""
+    depends = set()
+    for addon in ADDONS:
+        manifest = ast.literal_eval((REPO / addon / "__manifest__.py").read_text())
+        depends.update(manifest.get("depends", []))
+    return tuple(sorted(depends - set(ADDONS)))
 
 
 def create_demo_database(odoo: list[str], server: PgServer, args: argparse.Namespace) -> None:

@@ -16,12 +16,21 @@
         "views/finnsys_login_event_views.xml",
         "views/res_partner_views.xml",
         "views/res_config_settings_views.xml",
+        "views/portal_dashboard_templates.xml",
+        "views/portal_invoices_templates.xml",
+        "views/portal_invoice_pay_templates.xml",
+        "views/finnsys_surcharge_rule_views.xml",
+        "views/portal_topup_templates.xml",
+        "views/portal_subscription_templates.xml",
     ],
     "demo": [
         "demo/res_users_demo.xml",
         "demo/payment_token_demo.xml",
     ],
     "assets": {
+        "web.assets_frontend": [
+            "finnsys_billing_portal/static/src/interactions/*.js",
+        ],
         "web.assets_tests": [
             "finnsys_billing_portal/static/tests/tours/*.js",
         ],

@@ -4,4 +4,13 @@ from . import finnsys_billing_account
 from . import res_partner
 from . import account_move
 from . import finnsys_withdrawal
+from . import finnsys_reminder_rule
+from . import finnsys_reminder_log
+from . import finnsys_aging_snapshot
 from . import account_partial_reconcile
+from . import payment_transaction
+from . import finnsys_topup_attempt
+from . import contract_template
+from . import contract_contract
+from . import finnsys_subscription_period
+from . import account_move_line

@@ -1,6 +1,6 @@
 from collections import defaultdict
 
-from odoo import models
+from odoo import fields, models
 from odoo.exceptions import RedirectWarning, UserError
 from odoo.fields import Domain
 from odoo.tools import format_amount
@@ -9,6 +9,17 @@ from odoo.tools import format_amount
 class AccountMove(models.Model):
     _inherit = "account.move"
 
+    plan_id = fields.Many2one(
+        "contract.template",
+        index="btree_not_null",
+        readonly=True,
+        copy=False,
+        help="Plan of the subscription this document bills.",
+    )
+    subscription_id = fields.Many2one(
+        "contract.contract", index="btree_not_null", readonly=True, copy=False
+    )
+
     def _post(self, soft=True):
         invoices = self.filtered(lambda m: m.move_type == "out_invoice" and m.state == "draft")
         if invoices and not self.env.context.get("finnsys_credit_override"):
@@ -16,6 +27,7 @@ class AccountMove(models.Model):
         posted = super()._post(soft=soft)
         self.env["res.partner"]._billing_invalidate_figures()
         posted.filtered(lambda m: m.move_type == "out_invoice")._finnsys_apply_credit()
+        posted.filtered(lambda m: m.move_type == "out_invoice")._finnsys_queue_topups()
         return posted
 
     def button_draft(self):
@@ -86,6 +98,21 @@ class AccountMove(models.Model):
                 "Ask a billing manager to post it with an override, or record a payment first."
             )
         )
+
+    def _finnsys_queue_topups(self):
+        """Run the auto top-up job soon for prepaid customers these invoices took to their
+        top-up threshold. The charge is never made inside the posting transaction."""
+        partners = self.commercial_partner_id.filtered(
+            lambda p: p.billing_mode == "prepaid" and p.billing_topup_enabled
+        )
+        if not partners:
+            return
+        Account = self.env["finnsys.billing.account"]
+        for company in self.filtered(lambda m: m.commercial_partner_id in partners).company_id:
+            figures = Account._figures_for(partners, company)
+            if any(partner._billing_topup_needed(figures.get(partner.id)) for partner in partners):
+                self.env.ref("finnsys_billing.ir_cron_billing_topup").sudo()._trigger()
+                return
 
     def _finnsys_apply_credit(self):
         """Apply the customer's unapplied credits to freshly posted invoices, oldest first.

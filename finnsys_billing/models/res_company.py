@@ -1,6 +1,42 @@
-from odoo import fields, models
+from odoo import api, fields, models
+from odoo.exceptions import ValidationError
 
 BILLING_MODES = [("prepaid", "Prepaid"), ("postpaid", "Postpaid")]
+DEFAULT_AGING_LIMITS = "30,60,90,120"
+MAX_AGING_LIMITS = 9
+
+
+def parse_aging_limits(env, text):
+    """Day limits such as ``"30,60,90,120"`` as a list of ints, or a ValidationError."""
+    parts = [part.strip() for part in (text or "").split(",") if part.strip()]
+    if not parts:
+        raise ValidationError(
+            env._("Give at least one aging bucket limit in days, for example 30,60,90,120.")
+        )
+    try:
+        limits = [int(part) for part in parts]
+    except ValueError:
+        raise ValidationError(
+            env._("Aging bucket limits %(limits)s must be whole numbers of days.", limits=text)
+        ) from None
+    if len(limits) > MAX_AGING_LIMITS or any(limit <= 0 for limit in limits):
+        raise ValidationError(
+            env._(
+                "Aging bucket limits %(limits)s must be at most %(count)s positive numbers "
+                "of days.",
+                limits=text,
+                count=MAX_AGING_LIMITS,
+            )
+        )
+    if any(low >= high for low, high in zip(limits, limits[1:], strict=False)):
+        raise ValidationError(
+            env._(
+                "Aging bucket limits %(limits)s must be strictly increasing, for example "
+                "30,60,90,120.",
+                limits=text,
+            )
+        )
+    return limits
 
 
 class ResCompany(models.Model):
@@ -24,3 +60,50 @@ class ResCompany(models.Model):
         help="Warn: Odoo's banner on the invoice only. Block: an invoice that would take the "
         "customer over its credit limit cannot be posted without a manager's override.",
     )
+    billing_topup_max_tries = fields.Integer(
+        string="Top-up Tries",
+        default=3,
+        required=True,
+        help="Charges made for one automatic top-up before it is given up and auto top-up is "
+        "switched off for the customer.",
+    )
+    billing_topup_retry_hours = fields.Integer(
+        string="Top-up Retry Window (hours)",
+        default=24,
+        required=True,
+        help="Hours over which the retries of a declined top-up are spread, with a doubling delay.",
+    )
+    billing_low_balance_days = fields.Integer(
+        string="Low Balance Warning (days)",
+        default=7,
+        required=True,
+        help="Prepaid customers without auto top-up are warned once when their credit lasts "
+        "fewer days than this at their average consumption of the last 30 days.",
+    )
+
+    _billing_topup_max_tries_positive = models.Constraint(
+        "CHECK(billing_topup_max_tries >= 1)", "Top-up Tries must be at least 1."
+    )
+    _billing_topup_retry_hours_positive = models.Constraint(
+        "CHECK(billing_topup_retry_hours >= 0)", "Top-up Retry Window cannot be negative."
+    )
+    _billing_low_balance_days_positive = models.Constraint(
+        "CHECK(billing_low_balance_days >= 0)", "Low Balance Warning days cannot be negative."
+    )
+    billing_reminder_group = fields.Boolean(
+        string="Group Reminders per Customer",
+        help="Send one payment reminder e-mail per customer for all its invoices due a reminder "
+        "the same day, instead of one e-mail per invoice.",
+    )
+    billing_aging_limits = fields.Char(
+        string="Aging Bucket Limits",
+        default=DEFAULT_AGING_LIMITS,
+        required=True,
+        help="Upper day limits of the aged receivables buckets, comma separated: 30,60,90,120 "
+        "gives Not due, 1-30, 31-60, 61-90, 91-120 and Over 120.",
+    )
+
+    @api.constrains("billing_aging_limits")
+    def _check_billing_aging_limits(self):
+        for company in self:
+            parse_aging_limits(self.env, company.billing_aging_limits)

@@ -10,3 +10,15 @@ class ResConfigSettings(models.TransientModel):
     billing_credit_policy = fields.Selection(
         related="company_id.billing_credit_policy", readonly=False
     )
+    billing_topup_max_tries = fields.Integer(
+        related="company_id.billing_topup_max_tries", readonly=False
+    )
+    billing_topup_retry_hours = fields.Integer(
+        related="company_id.billing_topup_retry_hours", readonly=False
+    )
+    billing_low_balance_days = fields.Integer(
+        related="company_id.billing_low_balance_days", readonly=False
+    )
+    billing_reminder_group = fields.Boolean(
+        related="company_id.billing_reminder_group", readonly=False
+    )

@@ -1,10 +1,15 @@
+import logging
+from datetime import timedelta
+
 from odoo import api, fields, models
-from odoo.exceptions import UserError, ValidationError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.fields import Domain
 from odoo.tools import SQL
 
 from .finnsys_billing_account import BILLING_STATES
 from .res_company import BILLING_MODES
+
+_logger = logging.getLogger(__name__)
 
 BILLING_FIGURE_FIELDS = [
     "billing_receivable",
@@ -24,6 +29,12 @@ BILLING_SETTINGS_FIELDS = [
     "billing_topup_enabled",
     "billing_topup_amount",
     "billing_topup_threshold",
+    "billing_topup_monthly_cap",
+]
+BILLING_REMINDER_FIELDS = [
+    "billing_reminder_promise_date",
+    "billing_reminder_dispute",
+    "billing_reminder_opt_out",
 ]
 
 
@@ -64,6 +75,43 @@ class ResPartner(models.Model):
         tracking=True,
         help="An automatic top-up is made when the balance falls to this amount or below.",
     )
+    billing_topup_monthly_cap = fields.Monetary(
+        string="Monthly Top-up Cap",
+        currency_field="currency_id",
+        tracking=True,
+        help="Most that automatic top-ups may charge in a calendar month; 0 means no cap.",
+    )
+    billing_low_balance_notified = fields.Boolean(
+        string="Low Balance Warning Sent",
+        copy=False,
+        help="Set when the low-balance e-mail is sent; cleared once the balance is healthy "
+        "again, so the customer gets one warning per crossing.",
+    )
+    billing_daily_consumption = fields.Monetary(
+        string="Average Daily Consumption",
+        compute="_compute_billing_forecast",
+        help="Posted customer invoices of the last 30 days, divided by 30.",
+    )
+    billing_days_left = fields.Integer(
+        string="Days of Credit Left",
+        compute="_compute_billing_forecast",
+        help="Balance divided by the average daily consumption of the last 30 days.",
+    )
+    billing_reminder_promise_date = fields.Date(
+        string="Promised to Pay By",
+        tracking=True,
+        help="No payment reminders are sent up to and including this date.",
+    )
+    billing_reminder_dispute = fields.Boolean(
+        string="Invoices Disputed",
+        tracking=True,
+        help="No payment reminders are sent while the customer disputes its invoices.",
+    )
+    billing_reminder_opt_out = fields.Boolean(
+        string="No Payment Reminders",
+        tracking=True,
+        help="The customer asked not to receive payment reminders; invoices are still sent.",
+    )
 
     billing_receivable = fields.Monetary(compute="_compute_billing_figures")
     billing_balance = fields.Monetary(compute="_compute_billing_figures")
@@ -73,14 +121,12 @@ class ResPartner(models.Model):
     billing_credit_limit = fields.Monetary(compute="_compute_billing_figures")
     billing_available = fields.Monetary(compute="_compute_billing_figures")
     billing_limit_enforced = fields.Boolean(compute="_compute_billing_figures")
-    billing_state = fields.Selection(
-        BILLING_STATES, string="Billing State", compute="_compute_billing_figures"
-    )
+    billing_state = fields.Selection(BILLING_STATES, compute="_compute_billing_figures")
 
     @api.model
     def _commercial_fields(self):
         # The billing account belongs to the company, not to each of its contacts.
-        return super()._commercial_fields() + BILLING_SETTINGS_FIELDS
+        return super()._commercial_fields() + BILLING_SETTINGS_FIELDS + BILLING_REMINDER_FIELDS
 
     @api.depends_context("company")
     @api.depends("commercial_partner_id", "billing_mode", "billing_topup_threshold", "credit_limit")
@@ -162,6 +208,236 @@ class ResPartner(models.Model):
                     token=token.display_name,
                 )
             )
+
+    @api.constrains(
+        "billing_topup_enabled",
+        "billing_topup_amount",
+        "billing_topup_threshold",
+        "billing_topup_monthly_cap",
+    )
+    def _check_billing_topup_target(self):
+        for partner in self.filtered(lambda p: p.commercial_partner_id == p):
+            currency = partner.currency_id
+            amount = partner.billing_topup_amount
+            if partner.billing_topup_enabled and (
+                currency.compare_amounts(partner.billing_topup_threshold, amount) > 0
+            ):
+                raise ValidationError(
+                    self.env._(
+                        "Top-up Threshold of %(partner)s (%(threshold)s) is above its Top-up "
+                        "Amount (%(amount)s): lower the threshold or raise the amount.",
+                        partner=partner.display_name,
+                        threshold=partner.billing_topup_threshold,
+                        amount=amount,
+                    )
+                )
+            cap = partner.billing_topup_monthly_cap
+            if currency.compare_amounts(cap, 0) < 0 or (
+                cap and currency.compare_amounts(cap, amount) < 0
+            ):
+                raise ValidationError(
+                    self.env._(
+                        "Monthly Top-up Cap of %(partner)s (%(cap)s) is below its Top-up Amount "
+                        "(%(amount)s): raise the cap, or set it to 0 for no cap.",
+                        partner=partner.display_name,
+                        cap=cap,
+                        amount=amount,
+                    )
+                )
+
+    @api.depends_context("company")
+    @api.depends("commercial_partner_id", "billing_mode")
+    def _compute_billing_forecast(self):
+        commercial = self.commercial_partner_id._origin
+        daily = self._billing_daily_consumption(commercial, self.env.company)
+        for partner in self:
+            consumption = daily.get(partner.commercial_partner_id._origin.id, 0.0)
+            partner.billing_daily_consumption = consumption
+            partner.billing_days_left = partner._billing_days_left(consumption)
+
+    def _billing_days_left(self, daily):
+        balance = self.billing_balance
+        if daily <= 0 or balance <= 0:
+            return 0
+        return int(balance // daily)
+
+    @api.model
+    def _billing_daily_consumption(self, partners, company):
+        """Average daily consumption per commercial partner: its posted customer invoices of
+        the last 30 days in ``company``, divided by 30 (one query)."""
+        if not partners.ids:
+            return {}
+        self.env["account.move"].flush_model(
+            ["move_type", "state", "company_id", "commercial_partner_id", "invoice_date"]
+        )
+        today = fields.Date.context_today(self)
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT commercial_partner_id, SUM(amount_total_signed) / 30
+                  FROM account_move
+                 WHERE move_type = 'out_invoice'
+                   AND state = 'posted'
+                   AND company_id = %s
+                   AND commercial_partner_id IN %s
+                   AND invoice_date > %s
+                   AND invoice_date <= %s
+                 GROUP BY commercial_partner_id
+                """,
+                company.id,
+                tuple(partners.ids),
+                today - timedelta(days=30),
+                today,
+            )
+        )
+        return {partner_id: float(daily) for partner_id, daily in self.env.cr.fetchall()}
+
+    def _billing_topup_needed(self, figures):
+        """Whether this commercial partner should be topped up now, from its ledger figures."""
+        self.ensure_one()
+        token = self.sudo().billing_token_id
+        return bool(
+            figures
+            and self.billing_mode == "prepaid"
+            and self.billing_topup_enabled
+            and token.active
+            and self.currency_id.compare_amounts(figures["balance"], self.billing_topup_threshold)
+            <= 0
+        )
+
+    @api.model
+    def _billing_low_balance_changes(self):
+        """Prepaid customers to warn now, as (partner id, company id), after clearing the flag
+        of those whose balance is healthy again (so the next crossing warns again).
+
+        Low: auto top-up off, some consumption in the last 30 days, and a balance at or below
+        the threshold or lasting fewer days than the company's warning horizon. One query over
+        all companies; a customer is low when it is low in any of them.
+        """
+        self.env.flush_all()
+        companies = self.env["res.company"].sudo().search([])
+        today = fields.Date.context_today(self)
+        self.env.cr.execute(
+            SQL(
+                """
+                WITH figures AS (%(figures)s),
+                consumption AS (
+                    SELECT commercial_partner_id AS partner_id, company_id,
+                           SUM(amount_total_signed) / 30 AS daily
+                      FROM account_move
+                     WHERE move_type = 'out_invoice' AND state = 'posted'
+                       AND invoice_date > %(since)s AND invoice_date <= %(today)s
+                     GROUP BY 1, 2
+                ),
+                checks AS (
+                    SELECT figures.partner_id, figures.company_id,
+                           COALESCE(figures.billing_mode = 'prepaid'
+                                AND NOT COALESCE(figures.topup_enabled, FALSE)
+                                AND consumption.daily > 0
+                                AND (figures.balance <= COALESCE(figures.topup_threshold, 0)
+                                     OR figures.balance
+                                        < consumption.daily * company.billing_low_balance_days),
+                                FALSE) AS low
+                      FROM figures
+                      JOIN res_company company ON company.id = figures.company_id
+                 LEFT JOIN consumption
+                        ON consumption.partner_id = figures.partner_id
+                       AND consumption.company_id = figures.company_id
+                )
+                SELECT checks.partner_id,
+                       MIN(checks.company_id) FILTER (WHERE checks.low),
+                       partner.billing_low_balance_notified
+                  FROM checks
+                  JOIN res_partner partner ON partner.id = checks.partner_id
+                 GROUP BY checks.partner_id, partner.billing_low_balance_notified
+                HAVING BOOL_OR(checks.low) IS DISTINCT FROM
+                       COALESCE(partner.billing_low_balance_notified, FALSE)
+                 ORDER BY checks.partner_id
+                """,
+                figures=self.env["finnsys.billing.account"]._figures_sql(companies),
+                since=today - timedelta(days=30),
+                today=today,
+            )
+        )
+        rows = self.env.cr.fetchall()
+        healthy = tuple(partner_id for partner_id, _company, notified in rows if notified)
+        if healthy:
+            self.env["finnsys.topup.attempt"]._topup_locked_ids(
+                SQL(
+                    "UPDATE res_partner SET billing_low_balance_notified = FALSE "
+                    "WHERE id IN %s RETURNING id",
+                    healthy,
+                )
+            )
+            self.invalidate_model(["billing_low_balance_notified"])
+        return [
+            (partner_id, company_id) for partner_id, company_id, notified in rows if not notified
+        ]
+
+    @api.model
+    def _billing_send_low_balance_warnings(self, rows, stats):
+        """Send the low-balance e-mail once per crossing: the flag is set on rows claimed with
+        ``SKIP LOCKED``, so two workers never warn the same customer twice."""
+        partners = self.browse([partner_id for partner_id, _company in rows])
+        no_email = partners.filtered(lambda p: not p.email)
+        for partner in no_email:
+            _logger.info("Low-balance warning not sent: partner %s has no e-mail", partner.id)
+        stats["no_email"] += len(no_email)
+        ids = tuple((partners - no_email).ids)
+        if not ids:
+            return
+        claimed = self.env["finnsys.topup.attempt"]._topup_locked_ids(
+            SQL(
+                """
+                UPDATE res_partner SET billing_low_balance_notified = TRUE
+                 WHERE id IN (SELECT id FROM res_partner
+                               WHERE id IN %s AND NOT COALESCE(billing_low_balance_notified, FALSE)
+                               ORDER BY id FOR NO KEY UPDATE SKIP LOCKED)
+                RETURNING id
+                """,
+                ids,
+            )
+        )
+        self.invalidate_model(["billing_low_balance_notified"])
+        company_of = dict(rows)
+        template = self.env.ref("finnsys_billing.mail_template_low_balance").sudo()
+        for partner_id in claimed:
+            company = self.env["res.company"].browse(company_of[partner_id])
+            template.with_company(company).send_mail(partner_id)
+        stats["low_balance_warned"] += len(claimed)
+
+    def action_billing_topup_now(self):
+        """Charge the top-up amount to the saved payment method now (billing users)."""
+        self.ensure_one()
+        if not self.env.user.has_group("finnsys_billing.group_billing_user"):
+            raise AccessError(self.env._("Only billing users can top up a customer."))
+        attempt = self.env["finnsys.topup.attempt"].sudo()._topup_now(self)
+        if attempt.state == "done":
+            message, kind = self.env._("Top-up of %s done.", attempt.display_name), "success"
+        elif attempt.next_try_at:
+            message = self.env._(
+                "Top-up declined: %(error)s. It is tried again at %(when)s.",
+                error=attempt.error,
+                when=attempt.next_try_at,
+            )
+            kind = "warning"
+        elif attempt.state == "failed":
+            message = self.env._(
+                "Top-up failed: %(error)s. Auto top-up is switched off.", error=attempt.error
+            )
+            kind = "danger"
+        else:
+            message = self.env._("Top-up sent; the payment provider has not confirmed it yet.")
+            kind = "info"
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "message": message,
+                "type": kind,
+                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
+            },
+        }
 
     def write(self, vals):
         if "billing_mode" in vals and not self.env.context.get("finnsys_mode_switch"):

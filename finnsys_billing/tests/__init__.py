@@ -7,4 +7,13 @@ from . import test_credit_limit_concurrency
 from . import test_payment_settings
 from . import test_payment_receive
 from . import test_credit_issue
+from . import test_aged_receivable
+from . import test_aged_receivable_reports
+from . import test_reminders
+from . import test_reminders_concurrency
+from . import test_topup
+from . import test_topup_concurrency
+from . import test_low_balance
+from . import test_subscription
+from . import test_subscription_concurrency
 from . import test_billing_state_rpc

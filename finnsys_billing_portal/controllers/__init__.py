@@ -1,1 +1,3 @@
 from . import login_code
+from . import portal
+from . import subscription
