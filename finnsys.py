@@ -607,13 +607,12 @@ def prepare_demo_database(odoo: list[str], server: PgServer, args: argparse.Name
     if not database_exists(server, database):
         create_demo_database(odoo, server, args)
     elif installed_modules(server, database, ADDONS) == set(ADDONS):
-        # A newer manifest may depend on modules the database does not have yet; Odoo's -u
-        # would then skip our addons, so those dependencies are installed first.
+        # A newer manifest may depend on modules the database does not have yet: Odoo's -u
+        # alone would skip our addons, and installing them first would load our new code on
+        # the old schema. One run installs them and upgrades ours in dependency order.
         depends = manifest_depends()
-        missing = tuple(sorted(set(depends) - installed_modules(server, database, depends)))
-        if missing:
-            install_modules(odoo, server, database, missing, args, DEMO_LOG)
-        upgrade = ["-u", ",".join(ADDONS)]
+        missing = sorted(set(depends) - installed_modules(server, database, depends))
+        upgrade = (["-i", ",".join(missing)] if missing else []) + ["-u", ",".join(ADDONS)]
         run_odoo_init(odoo, server, database, upgrade, DEMO_LOG, args.verbose)
     else:
         raise CliError(
