@@ -1,3 +1,4 @@
+import time
 import uuid
 
 from odoo import SUPERUSER_ID, api, fields
@@ -116,3 +117,16 @@ class CommittedCompanyCase(BaseCase):
 
     def _env(self, cr):
         return api.Environment(cr, SUPERUSER_ID, {"allowed_company_ids": [self.company_id]})
+
+    def _wait_until_blocked(self, pid, timeout=10):
+        """Whether backend ``pid`` is waiting on a lock within ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        with self.registry.cursor() as cr:
+            while time.monotonic() < deadline:
+                cr.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [pid])
+                row = cr.fetchone()
+                if row and row[0] == "Lock":
+                    return True
+                cr.rollback()
+                time.sleep(0.05)
+        return False

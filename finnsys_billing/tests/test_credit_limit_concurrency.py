@@ -1,5 +1,4 @@
 import threading
-import time
 
 import psycopg2.errors
 
@@ -47,18 +46,6 @@ class TestCreditLimitConcurrency(CommittedCompanyCase):
             ]
         )
         cls.invoice_ids = invoices.ids
-
-    def _wait_until_blocked(self, pid, timeout=10):
-        deadline = time.monotonic() + timeout
-        with self.registry.cursor() as cr:
-            while time.monotonic() < deadline:
-                cr.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [pid])
-                row = cr.fetchone()
-                if row and row[0] == "Lock":
-                    return True
-                cr.rollback()
-                time.sleep(0.05)
-        return False
 
     @mute_logger("odoo.sql_db")
     def test_second_invoice_waits_then_cannot_pass_the_limit(self):

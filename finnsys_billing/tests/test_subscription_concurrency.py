@@ -1,5 +1,4 @@
 import threading
-import time
 
 import psycopg2.errors
 
@@ -56,18 +55,6 @@ class TestSubscriptionConcurrency(CommittedCompanyCase):
         )
         subscription.action_subscription_activate()
         cls.subscription_id = subscription.id
-
-    def _wait_until_blocked(self, pid, timeout=10):
-        deadline = time.monotonic() + timeout
-        with self.registry.cursor() as cr:
-            while time.monotonic() < deadline:
-                cr.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [pid])
-                row = cr.fetchone()
-                if row and row[0] == "Lock":
-                    return True
-                cr.rollback()
-                time.sleep(0.05)
-        return False
 
     def _invoice(self, env):
         return env["contract.contract"].browse(self.subscription_id)._recurring_create_invoice()

@@ -249,18 +249,18 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
         return invoice
 
     @staticmethod
-    def _billing_parse_amount(raw, invoice):
-        """The amount ``raw`` as a float when 0 < amount <= residual in the invoice currency.
+    def _billing_parse_money(raw, currency, not_a_number):
+        """``raw`` as a finite float with no more decimals than ``currency`` allows.
 
-        :raise UserError: with a sentence the customer can act on
+        The browser's figure is text: "abc", "NaN", "inf" and 0.001 are refused here, before
+        any rule about the amount itself.
         """
-        currency = invoice.currency_id
         try:
             amount = float(raw)
         except (TypeError, ValueError):
             amount = math.nan
         if not math.isfinite(amount):
-            raise UserError(request.env._("Please enter the amount to pay as a number."))
+            raise UserError(not_a_number)
         if abs(amount - currency.round(amount)) > 1e-9:
             raise UserError(
                 request.env._(
@@ -268,6 +268,18 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
                     digits=currency.decimal_places,
                 )
             )
+        return amount
+
+    @staticmethod
+    def _billing_parse_amount(raw, invoice):
+        """The amount ``raw`` as a float when 0 < amount <= residual in the invoice currency.
+
+        :raise UserError: with a sentence the customer can act on
+        """
+        currency = invoice.currency_id
+        amount = BillingPortal._billing_parse_money(
+            raw, currency, request.env._("Please enter the amount to pay as a number.")
+        )
         if currency.compare_amounts(amount, 0.0) <= 0:
             raise UserError(request.env._("Please enter an amount greater than zero."))
         if currency.compare_amounts(amount, invoice.amount_residual) > 0:
@@ -497,19 +509,9 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
         :raise UserError: with a sentence the customer can act on
         """
         currency = company.currency_id
-        try:
-            amount = float(raw)
-        except (TypeError, ValueError):
-            amount = math.nan
-        if not math.isfinite(amount):
-            raise UserError(request.env._("Please enter the amount to add as a number."))
-        if abs(amount - currency.round(amount)) > 1e-9:
-            raise UserError(
-                request.env._(
-                    "Please enter the amount with at most %(digits)s decimals.",
-                    digits=currency.decimal_places,
-                )
-            )
+        amount = BillingPortal._billing_parse_money(
+            raw, currency, request.env._("Please enter the amount to add as a number.")
+        )
         low, high = company.billing_portal_topup_min, company.billing_portal_topup_max
         if currency.compare_amounts(amount, low) < 0 or currency.compare_amounts(amount, high) > 0:
             raise UserError(
