@@ -8,3 +8,4 @@ from . import account_move
 from . import finnsys_surcharge_rule
 from . import finnsys_surcharge_consent
 from . import payment_transaction
+from . import contract_contract

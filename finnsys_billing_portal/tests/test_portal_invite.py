@@ -1,5 +1,6 @@
 import re
 
+from odoo import Command
 from odoo.exceptions import AccessError
 from odoo.tests import HttpCase, tagged
 
@@ -92,6 +93,36 @@ class TestPortalInvite(PortalInviteCommon):
         self.billing_contact.user_ids.action_archive()
         self._invoice(self.customer, 50.0)
         self.assertEqual(len(self._invitations_to(self.billing_contact)), 1, "first invoice only")
+
+    def test_first_subscription_start_invites_when_enabled(self):
+        self.env.company.billing_portal_auto_invite = True
+        service = self.env["product.product"].create({"name": "Hosting", "type": "service"})
+        plan = self.env["contract.template"].create(
+            {
+                "name": "Monthly",
+                "recurring_rule_type": "monthly",
+                "contract_line_ids": [
+                    Command.create(
+                        {"product_id": service.id, "name": "Hosting", "specific_price": 50}
+                    )
+                ],
+            }
+        )
+
+        def subscribe():
+            subscription = self.env["contract.contract"].create(
+                {"partner_id": self.customer.id, "contract_template_id": plan.id}
+            )
+            subscription.action_subscription_activate()
+
+        subscribe()
+        self.assertTrue(self.billing_contact.user_ids._is_portal())
+        self.assertEqual(len(self._invitations_to(self.billing_contact)), 1)
+        self.billing_contact.user_ids.action_archive()
+        subscribe()
+        self.assertEqual(
+            len(self._invitations_to(self.billing_contact)), 1, "first subscription only"
+        )
 
     def test_no_automatic_invitation_when_disabled(self):
         self.assertFalse(self.env.company.billing_portal_auto_invite)
