@@ -2,7 +2,6 @@ from collections import defaultdict
 
 from odoo import fields, models
 from odoo.exceptions import RedirectWarning, UserError
-from odoo.fields import Domain
 from odoo.tools import format_amount
 
 
@@ -120,7 +119,6 @@ class AccountMove(models.Model):
         This is how prepaid credit is consumed, and how credit left over from a prepaid period
         pays a postpaid customer's next invoices.
         """
-        Line = self.env["account.move.line"]
         for invoice in self.sorted(lambda m: (m.invoice_date or m.date, m.id)):
             receivable_lines = invoice.line_ids.filtered(
                 lambda line: (
@@ -129,14 +127,8 @@ class AccountMove(models.Model):
             )
             if not receivable_lines:
                 continue
-            credits = Line.search(
-                Domain("partner_id", "child_of", invoice.commercial_partner_id.id)
-                & Domain("account_id", "in", receivable_lines.account_id.ids)
-                & Domain("company_id", "=", invoice.company_id.id)
-                & Domain("parent_state", "=", "posted")
-                & Domain("reconciled", "=", False)
-                & Domain("amount_residual", "<", 0),
-                order="date, id",
+            credits = invoice.commercial_partner_id._billing_credit_lines(
+                invoice.company_id, receivable_lines.account_id
             )
             for credit in credits:
                 if invoice.currency_id.is_zero(invoice.amount_residual):

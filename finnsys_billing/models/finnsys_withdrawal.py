@@ -2,7 +2,6 @@ from psycopg2.errors import LockNotAvailable
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
-from odoo.fields import Domain
 from odoo.tools import SQL, format_amount
 
 WITHDRAWAL_STATES = [
@@ -371,14 +370,8 @@ class FinnsysWithdrawal(models.Model):
         refund_line = payment.move_id.line_ids.filtered(
             lambda line: line.account_id.account_type == "asset_receivable"
         )
-        credits = self.env["account.move.line"].search(
-            Domain("partner_id", "child_of", self.partner_id.commercial_partner_id.id)
-            & Domain("account_id", "in", refund_line.account_id.ids)
-            & Domain("company_id", "=", self.company_id.id)
-            & Domain("parent_state", "=", "posted")
-            & Domain("reconciled", "=", False)
-            & Domain("amount_residual", "<", 0),
-            order="date, id",
+        credits = self.partner_id.commercial_partner_id._billing_credit_lines(
+            self.company_id, refund_line.account_id
         )
         for credit in credits:
             if self.currency_id.is_zero(refund_line.amount_residual):

@@ -476,6 +476,20 @@ class ResPartner(models.Model):
         """
         self.env["res.partner"].invalidate_model(BILLING_FIGURE_FIELDS)
 
+    def _billing_credit_lines(self, company, accounts):
+        """The customer's unapplied credits (payments, credit notes) on ``accounts`` in
+        ``company``, oldest first: what a new invoice or a withdrawal consumes."""
+        self.ensure_one()
+        return self.env["account.move.line"].search(
+            Domain("partner_id", "child_of", self.commercial_partner_id.id)
+            & Domain("account_id", "in", accounts.ids)
+            & Domain("company_id", "=", company.id)
+            & Domain("parent_state", "=", "posted")
+            & Domain("reconciled", "=", False)
+            & Domain("amount_residual", "<", 0),
+            order="date, id",
+        )
+
     def _billing_lock(self):
         """Serialize credit decisions on these commercial partners.
 
