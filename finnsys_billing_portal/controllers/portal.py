@@ -2,7 +2,7 @@ import math
 
 from werkzeug.exceptions import BadRequest, NotFound
 
-from odoo import http
+from odoo import fields, http
 from odoo.exceptions import AccessError, MissingError, UserError, ValidationError
 from odoo.fields import Domain
 from odoo.http import request
@@ -406,6 +406,49 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
                 "accepted", invoice, rule, method, amount, surcharge, tx
             )
         return processing_values
+
+    @http.route()
+    def overdue_invoices_transaction(self, payment_reference, **kwargs):
+        """Odoo's "pay all overdue invoices" takes the browser's amount as it comes, and only
+        finds invoices addressed to the contact itself. A billing customer pays exactly the
+        overdue residual of the whole company, computed here, with a valid CSRF token and,
+        for a saved card, one of the customer's own."""
+        customer = self._billing_customer()
+        if not customer:
+            return super().overdue_invoices_transaction(payment_reference, **kwargs)
+        if not request.validate_csrf(kwargs.get("csrf_token")):
+            raise BadRequest(request.env._("Your session expired: reload the page and pay again."))
+        overdue = (
+            request.env["account.move"]
+            .sudo()
+            .search(
+                self._billing_documents_domain()
+                & Domain("move_type", "=", "out_invoice")
+                & Domain("payment_state", "in", ("not_paid", "partial"))
+                & Domain("invoice_date_due", "<", fields.Date.context_today(customer))
+            )
+        )
+        if not overdue:
+            raise ValidationError(request.env._("You have no overdue invoice to pay."))
+        currency = overdue.currency_id
+        if len(currency) != 1:
+            raise ValidationError(
+                request.env._("Your overdue invoices are in several currencies: pay each one.")
+            )
+        total = currency.round(sum(overdue.mapped("amount_residual")))
+        if not self._billing_same_amount(kwargs.get("amount"), total, currency):
+            raise ValidationError(
+                request.env._(
+                    "Your overdue invoices total %(total)s: reload the page to pay them.",
+                    total=currency.format(total),
+                )
+            )
+        kwargs["amount"] = total
+        self._billing_payment_method(kwargs)
+        self._validate_transaction_kwargs(kwargs)
+        return self._process_transaction(
+            customer.id, currency.id, overdue.ids, payment_reference, **kwargs
+        )
 
     def _billing_payment_method(self, params):
         """The payment method of the chosen saved token or new method (sudo); 404 if foreign."""

@@ -126,6 +126,42 @@ class TestPortalPayBadInput(BillingPortalCommon):
         self.assertIn("error", self._rpc(self.invoice, 10.0, csrf=False))
         self._assert_nothing_created()
 
+    def _rpc_overdue(self, amount, csrf=True, **params):
+        params = {
+            "payment_reference": "overdue",
+            "amount": amount,
+            "provider_id": self.provider.id,
+            "payment_method_id": self.card.id,
+            "token_id": self.token.id,
+            "flow": "token",
+            "tokenization_requested": False,
+            "landing_route": "/my/invoices",
+            "is_validation": False,
+            "csrf_token": self._csrf(f"/my/invoices/{self.invoice.id}/pay") if csrf else None,
+            **params,
+        }
+        response = self.url_open(
+            "/invoice/transaction/overdue",
+            data=json.dumps({"jsonrpc": "2.0", "method": "call", "id": 1, "params": params}),
+            headers={"Content-Type": "application/json"},
+        )
+        return response.json()
+
+    def test_pay_all_overdue_charges_exactly_the_overdue_total(self):
+        # The invoice of 100.00 due 2026-01-10 is the customer's only overdue one.
+        for amount in (-1, 0, 1, 99.99, 100.01, 1e9, "NaN", "abc", None):
+            with self.subTest(amount=amount):
+                self.assertIn("error", self._rpc_overdue(amount))
+        self.assertIn("error", self._rpc_overdue(100.0, csrf=False))
+        foreign = self._rpc_overdue(100.0, token_id=self.other_token.id)
+        self.assertEqual(foreign["error"]["code"], 404, foreign)
+        self._assert_nothing_created()
+
+        reply = self._rpc_overdue(100.0)
+        self.assertNotIn("error", reply, reply)
+        tx = self.env["payment.transaction"].search([("invoice_ids", "=", self.invoice.id)])
+        self.assertEqual(tx.amount, 100.0)
+
     def test_partial_payment_with_saved_card_keeps_the_invoice_open(self):
         reply = self._rpc(self.invoice, 40.0)
         self.assertNotIn("error", reply, reply)
