@@ -9,6 +9,24 @@ from odoo.tests.common import BaseCase, get_db_name
 from odoo.addons.account.tests.common import AccountTestInvoicingCommon
 
 
+class BillingFiguresMixin:
+    """Assert a customer's billing figures as the Billing tab shows them, fresh from the ledger."""
+
+    def _assert_figures(self, partner, balance, receivable, outstanding, unapplied):
+        partner.invalidate_recordset()
+        self.assertRecordValues(
+            partner,
+            [
+                {
+                    "billing_balance": balance,
+                    "billing_receivable": receivable,
+                    "billing_outstanding": outstanding,
+                    "billing_unapplied_credit": unapplied,
+                }
+            ],
+        )
+
+
 class BillingCommon(AccountTestInvoicingCommon):
     """Customers of both modes, with helpers that post real invoices and payments."""
 

@@ -4,9 +4,11 @@ from odoo.tests import Form, new_test_user, tagged
 
 from odoo.addons.account.tests.common import AccountTestInvoicingCommon
 
+from .common import BillingFiguresMixin
+
 
 @tagged("post_install", "-at_install")
-class TestCreditIssue(AccountTestInvoicingCommon):
+class TestCreditIssue(BillingFiguresMixin, AccountTestInvoicingCommon):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -50,20 +52,6 @@ class TestCreditIssue(AccountTestInvoicingCommon):
     def _receivable_line(self, move):
         return move.line_ids.filtered(
             lambda line: line.account_id.account_type == "asset_receivable"
-        )
-
-    def _assert_figures(self, partner, balance, receivable, outstanding, unapplied):
-        partner.invalidate_recordset()
-        self.assertRecordValues(
-            partner,
-            [
-                {
-                    "billing_balance": balance,
-                    "billing_receivable": receivable,
-                    "billing_outstanding": outstanding,
-                    "billing_unapplied_credit": unapplied,
-                }
-            ],
         )
 
     def test_default_income_account_is_the_sale_journal_account(self):

@@ -4,9 +4,11 @@ from odoo.tests import Form, new_test_user, tagged
 
 from odoo.addons.account.tests.common import AccountTestInvoicingCommon
 
+from .common import BillingFiguresMixin
+
 
 @tagged("post_install", "-at_install")
-class TestPaymentReceive(AccountTestInvoicingCommon):
+class TestPaymentReceive(BillingFiguresMixin, AccountTestInvoicingCommon):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -62,20 +64,6 @@ class TestPaymentReceive(AccountTestInvoicingCommon):
         action = wizard.action_confirm()
         self.assertEqual(action["res_model"], "account.payment")
         return self.env["account.payment"].browse(action["res_id"])
-
-    def _assert_figures(self, partner, balance, receivable, outstanding, unapplied):
-        partner.invalidate_recordset()
-        self.assertRecordValues(
-            partner,
-            [
-                {
-                    "billing_balance": balance,
-                    "billing_receivable": receivable,
-                    "billing_outstanding": outstanding,
-                    "billing_unapplied_credit": unapplied,
-                }
-            ],
-        )
 
     def _assert_payment_items(self, payment, amount, residual, partner=None):
         partner = partner or self.customer
