@@ -794,6 +794,7 @@ def run_pytest(server: PgServer, database: str, args: argparse.Namespace) -> Tal
     plugin = ["--odoo-database", database, "--odoo-addons-path", str(REPO)]
     plugin += ["--odoo-config", str(ODOO_RC), "--odoo-http"]
     selection = (["-k", args.k] if args.k else []) + (["-v"] if args.verbose else [])
+    selection += ["--finnsys-long"] if args.long else []
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *plugin, *selection]
     command.append(str(PYTEST_DIR))
     info(f"running pytest on {rel(PYTEST_DIR)}/ (log: {rel(PYTEST_LOG)})")
@@ -880,6 +881,11 @@ def build_parser() -> argparse.ArgumentParser:
     test.add_argument("--keep-db", action="store_true", help="keep the test database")
     test.add_argument("--tags", help="Odoo --test-tags (default: /finnsys_billing,...)")
     test.add_argument("-k", metavar="EXPRESSION", help="pytest -k expression")
+    test.add_argument(
+        "--long",
+        action="store_true",
+        help="also run the long variants of tests/reliability (more rounds and examples)",
+    )
     test.set_defaults(handler=cmd_test)
     return parser
 

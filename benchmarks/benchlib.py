@@ -17,40 +17,66 @@ sys.path.insert(0, str(REPO))
 import finnsys  # noqa: E402 - the project's CLI knows how to reach PostgreSQL and Odoo
 
 
-@contextlib.contextmanager
-def bench_environment(name, modules=("finnsys_billing",)):
-    """Yield a superuser environment on a fresh database with ``modules`` installed."""
-    odoo_cmd = finnsys.detect_odoo()
-    args = argparse.Namespace(
-        db_host=None,
-        db_port=None,
-        db_user=None,
-        db_password=None,
+def _server_args():
+    """The project cluster, or the server that FINNSYS_DB_HOST/_PORT/_USER/_PASSWORD name."""
+    port = os.environ.get("FINNSYS_DB_PORT")
+    return argparse.Namespace(
+        db_host=os.environ.get("FINNSYS_DB_HOST"),
+        db_port=int(port) if port else None,
+        db_user=os.environ.get("FINNSYS_DB_USER"),
+        db_password=os.environ.get("FINNSYS_DB_PASSWORD"),
         pg_port=None,
         command="bench",
         verbose=False,
     )
-    database = f"finnsys_bench_{name}_{os.getpid()}"
-    with finnsys.database_server(args) as server:
+
+
+@contextlib.contextmanager
+def bench_server():
+    """Yield the PostgreSQL server of the benchmarks.
+
+    Each run writes an Odoo config file of its own: benchmarks running side by side (or on
+    another server) must not read each other's.
+    """
+    finnsys.ODOO_RC = finnsys.STATE_DIR / f"odoo-bench-{os.getpid()}.rc"
+    with finnsys.database_server(_server_args()) as server:
         finnsys.write_odoo_rc(server)
-        finnsys.drop_database(server, database)
-        finnsys.create_database(server, database)
         try:
-            finnsys.install_modules(
-                odoo_cmd,
-                server,
-                database,
-                tuple(modules),
-                args,
-                finnsys.STATE_DIR / f"bench-{name}.log",
-            )
-            yield _environment(server, database)
+            yield server
         finally:
-            _close_registry(database)
-            finnsys.drop_database(server, database)
+            finnsys.ODOO_RC.unlink(missing_ok=True)
 
 
-def _environment(server, database):
+@contextlib.contextmanager
+def bench_database(server, name, modules=("finnsys_billing",)):
+    """Yield the name of a fresh database with ``modules`` installed; dropped at the end."""
+    database = f"{os.environ.get('FINNSYS_BENCH_PREFIX', 'finnsys_bench')}_{name}_{os.getpid()}"
+    finnsys.drop_database(server, database)
+    finnsys.create_database(server, database)
+    try:
+        finnsys.install_modules(
+            finnsys.detect_odoo(),
+            server,
+            database,
+            tuple(modules),
+            _server_args(),
+            finnsys.STATE_DIR / f"bench-{name}.log",
+        )
+        yield database
+    finally:
+        close_environment(database)
+        finnsys.drop_database(server, database)
+
+
+@contextlib.contextmanager
+def bench_environment(name, modules=("finnsys_billing",)):
+    """Yield a superuser environment on a fresh database with ``modules`` installed."""
+    with bench_server() as server, bench_database(server, name, modules) as database:
+        yield open_environment(database)
+
+
+def open_environment(database):
+    """A superuser environment on ``database`` (of the server ``bench_server`` yielded)."""
     import odoo  # noqa: PLC0415 - only once the config points at the benchmark database
     from odoo.modules.registry import Registry  # noqa: PLC0415
     from odoo.tools import config  # noqa: PLC0415
@@ -61,7 +87,10 @@ def _environment(server, database):
     return odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
 
 
-def _close_registry(database):
+def close_environment(database):
+    """Forget the registry of ``database`` and close every connection of this process."""
+    if "odoo.modules.registry" not in sys.modules:
+        return
     from odoo.modules.registry import Registry  # noqa: PLC0415
     from odoo.sql_db import close_all  # noqa: PLC0415
 
@@ -92,3 +121,17 @@ def setup_company(env):
         env["account.chart.template"].try_loading("generic_coa", company, install_demo=False)
     company.account_use_credit_limit = True
     return company
+
+
+# The cron time limit the batch benchmarks run under: what "Running in production" in the
+# README advises for daily batches of this size (--limit-time-real-cron).
+CRON_TIME_LIMIT = 900
+
+
+def cron_time_limit(seconds):
+    """Run this process's cron jobs under ``seconds`` of real time (Odoo's
+    ``--limit-time-real-cron``), the budget FinnSys's batch jobs plan their batches in."""
+    from odoo.tools import config  # noqa: PLC0415 - odoo is importable once benchlib is
+
+    config["limit_time_real_cron"] = seconds
+    return seconds

@@ -1,3 +1,4 @@
+from . import ir_cron
 from . import res_company
 from . import res_config_settings
 from . import finnsys_billing_account

@@ -381,7 +381,8 @@ class ContractContract(models.Model):
         )
         # Charges a crashed run left uncharged.
         self._finnsys_charge_transactions(self._finnsys_pending_transactions())
-        Cron._commit_progress(remaining=subscriptions.search_count(due))
+        if not Cron._finnsys_commit_batch(remaining=subscriptions.search_count(due)):
+            return
         after_id, retries = 0, 0
         while batch := subscriptions.search(
             due & Domain("id", ">", after_id), order="id", limit=batch_size
@@ -400,11 +401,10 @@ class ContractContract(models.Model):
                 continue
             after_id, retries = batch[-1].id, 0
             remaining = subscriptions.search_count(due & Domain("id", ">", after_id))
-            time_left = Cron._commit_progress(len(batch), remaining=remaining)
+            Cron._commit_progress(len(batch), remaining=remaining)
             # Charged only once the invoices and their transactions are committed.
             self._finnsys_charge_transactions(self._finnsys_pending_transactions(invoices))
-            Cron._commit_progress()
-            if not time_left:
+            if not Cron._finnsys_commit_batch():
                 break
 
     # Plan change and proration ----------------------------------------------------------

@@ -99,16 +99,17 @@ class FinnsysTopupAttempt(models.Model):
             for partner_ids in split_every(batch_size, self._topup_candidates(company))
         ]
         warnings = list(split_every(batch_size, Partner._billing_low_balance_changes()))
-        Cron._commit_progress(
-            remaining=sum(len(ids) for _company, ids in work) + sum(len(w) for w in warnings)
-        )
+        remaining = sum(len(ids) for _company, ids in work) + sum(len(w) for w in warnings)
+        # Committed now: a run that has no time left hands everything to the next run.
+        if not Cron._finnsys_commit_batch(remaining=remaining):
+            return self._topup_log(stats)
         for company, partner_ids in work:
             self._topup_process_batch(company, partner_ids, stats)
-            if not Cron._commit_progress(len(partner_ids)):
+            if not Cron._finnsys_commit_batch(len(partner_ids)):
                 return self._topup_log(stats)
         for rows in warnings:
             Partner._billing_send_low_balance_warnings(rows, stats)
-            if not Cron._commit_progress(len(rows)):
+            if not Cron._finnsys_commit_batch(len(rows)):
                 break
         return self._topup_log(stats)
 

@@ -1,0 +1,26 @@
+"""Options shared by the acceptance and reliability tests (pytest-odoo)."""
+
+import os
+
+import pytest
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--finnsys-long",
+        action="store_true",
+        default=False,
+        help="run the long variants of tests/reliability (more rounds and examples)",
+    )
+
+
+@pytest.fixture(scope="session")
+def long_run(request):
+    """True when the long variants were asked for (``finnsys.py test --long``)."""
+    return request.config.getoption("--finnsys-long")
+
+
+def pytest_configure(config):
+    """unittest-style Odoo test classes cannot take fixtures: they read FINNSYS_LONG."""
+    if config.getoption("--finnsys-long"):
+        os.environ["FINNSYS_LONG"] = "1"
