@@ -41,6 +41,7 @@
         "data/mail_template_subscription.xml",
         "data/ir_cron_subscription.xml",
         "views/contract_template_views.xml",
+        "wizards/finnsys_subscription_change_plan_views.xml",
         "views/contract_contract_views.xml",
         "views/menus.xml",
     ],

@@ -414,11 +414,14 @@ class ContractContract(models.Model):
             lambda p: p.move_id and p.period_start <= day <= (p.period_end or p.period_start)
         ).sorted("period_start")[-1:]
 
-    def _finnsys_prorated_move(self, move_type, plan, period, day):
-        """Post a credit note or invoice for ``day``..end of ``period`` on ``plan``.
+    def _finnsys_proration(self, plan, period, day):
+        """Day-based share of ``plan`` for ``day``..end of ``period``.
 
-        Day-based: the plan's amount per period times the days left (``day`` included) over
-        the days of the plan's period starting at ``period.period_start``.
+        The plan's amount per period times the days left (``day`` included) over the days of
+        the plan's period starting at ``period.period_start``.
+
+        :return: dict with ``days`` (left), ``plan_days``, ``lines`` (list of plan line and
+            its rounded amount) and ``amount`` (their untaxed total)
         """
         self.ensure_one()
         days_left = (period.period_end - day).days + 1
@@ -427,18 +430,32 @@ class ContractContract(models.Model):
         )
         plan_days = (plan_end - period.period_start).days
         currency = self.currency_id
+        lines = [
+            (line, currency.round(line.price_subtotal * days_left / plan_days))
+            for line in plan.contract_line_ids.filtered(lambda line: not line.display_type)
+        ]
+        return {
+            "days": days_left,
+            "plan_days": plan_days,
+            "lines": lines,
+            "amount": currency.round(sum(amount for _line, amount in lines)),
+        }
+
+    def _finnsys_prorated_move(self, move_type, plan, period, day):
+        """Post a credit note or invoice for ``day``..end of ``period`` on ``plan``."""
+        self.ensure_one()
+        proration = self._finnsys_proration(plan, period, day)
         vals = self._prepare_invoice(day)
         vals.update(move_type=move_type, plan_id=plan.id, subscription_id=self.id)
         label = self.env._(
             "%(plan)s, %(days)s of %(total)s days (%(start)s to %(end)s)",
             plan=plan.name,
-            days=days_left,
-            total=plan_days,
+            days=proration["days"],
+            total=proration["plan_days"],
             start=day,
             end=period.period_end,
         )
-        for line in plan.contract_line_ids.filtered(lambda line: not line.display_type):
-            amount = currency.round(line.price_subtotal * days_left / plan_days)
+        for line, amount in proration["lines"]:
             vals["invoice_line_ids"].append(
                 Command.create(
                     {
@@ -454,6 +471,48 @@ class ContractContract(models.Model):
         self._finnsys_after_post(move)
         return move
 
+    def _finnsys_plan_change_amounts(self, new_plan, day):
+        """Untaxed amounts that changing to ``new_plan`` on ``day`` credits and invoices.
+
+        :return: (credit note amount, new invoice amount); zeros when ``day`` is in no
+            invoiced period, as nothing is prorated then
+        """
+        self.ensure_one()
+        period = self._finnsys_period_at(day)
+        if not period:
+            return 0.0, 0.0
+        credit = self._finnsys_proration(self.contract_template_id, period, day)["amount"]
+        invoice = self._finnsys_proration(new_plan, period, day)["amount"] if new_plan else 0.0
+        return credit, invoice
+
+    def _finnsys_check_plan_change(self, new_plan):
+        """Refuse a change to ``new_plan`` that the subscription cannot make."""
+        self.ensure_one()
+        self._finnsys_check_state(("draft", "active", "paused"), self.env._("changed"))
+        if new_plan == self.contract_template_id or not new_plan:
+            raise ValidationError(self.env._("Choose another plan than the current one."))
+        if new_plan.company_id != self.company_id:
+            raise ValidationError(
+                self.env._(
+                    "Plan %(plan)s belongs to %(other)s, not to %(company)s: choose a plan of "
+                    "the subscription's company.",
+                    plan=new_plan.display_name,
+                    other=new_plan.company_id.name,
+                    company=self.company_id.name,
+                )
+            )
+        if new_plan.plan_currency_id != self.currency_id:
+            raise ValidationError(
+                self.env._(
+                    "Plan %(plan)s is priced in %(plan_currency)s and %(contract)s is billed in "
+                    "%(currency)s: choose a plan in %(currency)s.",
+                    plan=new_plan.display_name,
+                    plan_currency=new_plan.plan_currency_id.name,
+                    contract=self.display_name,
+                    currency=self.currency_id.name,
+                )
+            )
+
     def action_subscription_change_plan(self, new_plan, day=None):
         """Move the subscription to ``new_plan`` from ``day`` (today by default).
 
@@ -462,11 +521,7 @@ class ContractContract(models.Model):
         """
         self.ensure_one()
         day = day or fields.Date.context_today(self)
-        self._finnsys_check_state(("draft", "active", "paused"), self.env._("changed"))
-        if new_plan == self.contract_template_id or not new_plan:
-            raise ValidationError(self.env._("Choose another plan than the current one."))
-        if new_plan.company_id != self.company_id:
-            raise ValidationError(self.env._("The new plan belongs to another company."))
+        self._finnsys_check_plan_change(new_plan)
         period = self._finnsys_period_at(day)
         moves = self.env["account.move"]
         if period:

@@ -5,3 +5,4 @@ from . import finnsys_payment_receive_line
 from . import finnsys_credit_issue
 from . import finnsys_aged_receivable_wizard
 from . import finnsys_reminder_send
+from . import finnsys_subscription_change_plan
