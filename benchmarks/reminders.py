@@ -5,7 +5,7 @@ Figures (printed, never asserted):
   2,000 customers, each started the way a cron worker starts it (Odoo's job runner): queries
   and milliseconds per processed invoice (the queries must not grow with the volume), and
   whether one job run processed them all inside the cron's time limit (``--cron-time-limit``,
-  default 900 s) in committed batches.
+  default 1,800 s) in committed batches.
 
 Sent invoices carry their PDF (Odoo stores it when it first sends an invoice), so the run
 attaches it and renders none; rendering is wkhtmltopdf's cost, not the reminders'.

@@ -5,7 +5,7 @@ Figures (printed, never asserted):
   number of subscriptions (target: +0);
 - the 5,000 are invoiced by one run of the scheduled action, started the way a cron worker
   starts it (Odoo's job runner), in committed batches, inside the cron's time limit
-  (``--cron-time-limit``, default 900 s). Half the subscriptions are online (the invoice is
+  (``--cron-time-limit``, default 1,800 s). Half the subscriptions are online (the invoice is
   posted and paid), half offline (posted and e-mailed).
 """
 

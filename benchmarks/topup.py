@@ -5,7 +5,7 @@ Figures (printed, never asserted):
   the number of customers (target: +0, the per-run queries spread over more customers);
 - the scheduled action, started the way a cron worker starts it (Odoo's job runner), tops up
   all 2,000 in committed batches: the job runs it took (target: one), its callbacks and its
-  time against the cron's time limit (``--cron-time-limit``, default 900 s; the job starts
+  time against the cron's time limit (``--cron-time-limit``, default 1,800 s; the job starts
   batches while it has spent less than three quarters of it, then hands the rest over to the
   next run).
 """
