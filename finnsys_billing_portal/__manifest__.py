@@ -20,6 +20,7 @@
         "views/portal_invoices_templates.xml",
         "views/portal_invoice_pay_templates.xml",
         "views/finnsys_surcharge_rule_views.xml",
+        "views/account_move_views.xml",
         "views/portal_topup_templates.xml",
         "views/portal_subscription_templates.xml",
     ],

@@ -8,3 +8,4 @@ from . import test_portal_pay_tour
 from . import test_portal_surcharge
 from . import test_portal_topup
 from . import test_portal_subscriptions
+from . import test_surcharge_refund

@@ -1,0 +1,175 @@
+from odoo import Command
+from odoo.tests import tagged
+
+from odoo.addons.finnsys_billing.tests.common import BillingFiguresMixin
+
+from . import test_portal_pay
+from .portal_common import BillingPortalCommon
+
+
+@tagged("post_install", "-at_install")
+class TestSurchargeRefund(BillingFiguresMixin, BillingPortalCommon):
+    """A credit note on an invoice paid with a card surcharge refunds the surcharge in
+    proportion, with a credit note of its own on the surcharge income account."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.customer.country_id = cls.env.ref("base.be")
+        cls.income = cls.env["account.account"].create(
+            {"name": "Payment surcharges", "code": "707708", "account_type": "income"}
+        )
+        cls.rule = cls.env["finnsys.surcharge.rule"].create(
+            {
+                "name": "Cards",
+                "payment_method_ids": [Command.set(cls.card.ids)],
+                "percent": 2.5,
+                "fixed_amount": 0.30,
+                "income_account_id": cls.income.id,
+            }
+        )
+        cls.invoice = cls._post_invoice(cls.customer, 50.0)
+        cls.receivable = cls.invoice.line_ids.filtered(
+            lambda line: line.account_id.account_type == "asset_receivable"
+        ).account_id
+
+    def _pay_online(self, surcharge):
+        """Pay the whole invoice with the customer's saved card through the portal route."""
+        self.authenticate("pp_user", "pp_user")
+        params = {"surcharge": surcharge} if surcharge else {}
+        reply = test_portal_pay.TestPortalPayBadInput._rpc(self, self.invoice, 50.0, **params)
+        self.assertNotIn("error", reply, reply)
+        tx = self.env["payment.transaction"].search([("invoice_ids", "=", self.invoice.id)])
+        tx._post_process()
+        self.assertEqual(self.invoice.payment_state, "paid")
+        return tx
+
+    def _pay_with_surcharge(self):
+        tx = self._pay_online(1.55)
+        self.assertEqual(tx.amount, 51.55)
+        surcharge_move = tx.finnsys_surcharge_consent_id.surcharge_move_id
+        self.assertIn(surcharge_move.payment_state, ("paid", "in_payment"))
+        return surcharge_move
+
+    def _credit_note(self, invoice, amount=None):
+        """Post a credit note of ``invoice`` made with Odoo's reversal wizard, for ``amount``
+        instead of the whole invoice when given."""
+        action = (
+            self.env["account.move.reversal"]
+            .with_context(active_model="account.move", active_ids=invoice.ids)
+            .create({"reason": "Service credit", "journal_id": invoice.journal_id.id})
+            .refund_moves()
+        )
+        credit_note = self.env["account.move"].browse(action["res_id"])
+        if amount is not None:
+            line = credit_note.invoice_line_ids
+            credit_note.write(
+                {"invoice_line_ids": [Command.update(line.id, {"price_unit": amount})]}
+            )
+        credit_note.action_post()
+        self.assertEqual(credit_note.reversed_entry_id, invoice)
+        return credit_note
+
+    def _surcharge_refunds(self, surcharge_move):
+        return self.env["account.move"].search(
+            [("reversed_entry_id", "=", surcharge_move.id), ("state", "=", "posted")]
+        )
+
+    def test_full_credit_note_refunds_the_whole_surcharge(self):
+        surcharge_move = self._pay_with_surcharge()
+        credit_note = self._credit_note(self.invoice)
+        refund = credit_note.finnsys_surcharge_refund_ids
+        self.assertRecordValues(
+            refund,
+            [
+                {
+                    "move_type": "out_refund",
+                    "state": "posted",
+                    "partner_id": self.customer.id,
+                    "reversed_entry_id": surcharge_move.id,
+                    "finnsys_surcharge_credit_note_id": credit_note.id,
+                    "amount_total": 1.55,
+                }
+            ],
+        )
+        self.assertEqual(self._surcharge_refunds(surcharge_move), refund)
+        form = self.env["account.move"].get_view(view_type="form")["arch"]
+        self.assertIn('name="finnsys_surcharge_refund_ids"', form)
+        self.assertRecordValues(
+            refund.line_ids.sorted("debit"),
+            [
+                {
+                    "account_id": self.receivable.id,
+                    "partner_id": self.customer.id,
+                    "debit": 0.0,
+                    "credit": 1.55,
+                    "reconciled": False,
+                },
+                {
+                    "account_id": self.income.id,
+                    "partner_id": self.customer.id,
+                    "debit": 1.55,
+                    "credit": 0.0,
+                    "reconciled": False,
+                },
+            ],
+        )
+
+    def test_partial_credit_notes_add_up_to_the_surcharge(self):
+        surcharge_move = self._pay_with_surcharge()
+        first = self._credit_note(self.invoice, 15.0)
+        self.assertEqual(
+            first.finnsys_surcharge_refund_ids.amount_total, self.currency.round(1.55 * 0.3)
+        )
+        second = self._credit_note(self.invoice, 35.0)
+        refunds = self._surcharge_refunds(surcharge_move)
+        self.assertEqual(
+            refunds, first.finnsys_surcharge_refund_ids + second.finnsys_surcharge_refund_ids
+        )
+        self.assertEqual(
+            self.currency.compare_amounts(sum(refunds.mapped("amount_total")), 1.55), 0
+        )
+        income_lines = refunds.line_ids.filtered(lambda line: line.account_id == self.income)
+        self.assertEqual(self.currency.compare_amounts(sum(income_lines.mapped("debit")), 1.55), 0)
+
+    def test_credit_beyond_the_invoice_refunds_no_more_than_the_surcharge(self):
+        surcharge_move = self._pay_with_surcharge()
+        self._credit_note(self.invoice)
+        extra = self._credit_note(self.invoice, 10.0)
+        self.assertFalse(extra.finnsys_surcharge_refund_ids)
+        self.assertEqual(self._surcharge_refunds(surcharge_move).amount_total, 1.55)
+
+    def test_credit_note_without_surcharge_refunds_nothing(self):
+        paid_in_bank = self._post_invoice(self.customer, 80.0)
+        self._pay_in_backend(paid_in_bank, 80.0)
+        # A 0 % rule: the customer pays the invoice amount and accepts no surcharge.
+        self.rule.write({"percent": 0.0, "fixed_amount": 0.0})
+        tx = self._pay_online(None)
+        self.assertEqual(tx.amount, 50.0)
+        self.assertFalse(tx.finnsys_surcharge_consent_id)
+        for invoice in (paid_in_bank, self.invoice):
+            with self.subTest(invoice=invoice.name):
+                credit_note = self._credit_note(invoice)
+                self.assertFalse(credit_note.finnsys_surcharge_refund_ids)
+        self.assertFalse(
+            self.env["account.move"].search([("finnsys_surcharge_credit_note_id", "!=", False)])
+        )
+
+    def test_posting_again_after_reset_refunds_nothing_more(self):
+        surcharge_move = self._pay_with_surcharge()
+        credit_note = self._credit_note(self.invoice)
+        refund = credit_note.finnsys_surcharge_refund_ids
+        credit_note.button_draft()
+        credit_note.action_post()
+        self.assertEqual(credit_note.finnsys_surcharge_refund_ids, refund)
+        self.assertEqual(self._surcharge_refunds(surcharge_move), refund)
+        self.assertEqual(refund.amount_total, 1.55)
+
+    def test_refund_is_credit_on_the_customer_balance(self):
+        self._pay_with_surcharge()
+        self._assert_figures(self.customer, 0.0, 0.0, 0.0, 0.0)
+        self._credit_note(self.invoice, 15.0)
+        credit = 15.0 + self.currency.round(1.55 * 0.3)
+        self._assert_figures(self.customer, credit, -credit, 0.0, credit)
+        self._credit_note(self.invoice, 35.0)
+        self._assert_figures(self.customer, 51.55, -51.55, 0.0, 51.55)
