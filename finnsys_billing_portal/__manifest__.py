@@ -19,6 +19,7 @@
         "views/portal_dashboard_templates.xml",
         "views/portal_invoices_templates.xml",
         "views/portal_invoice_pay_templates.xml",
+        "views/portal_payment_templates.xml",
         "views/finnsys_surcharge_rule_views.xml",
         "views/account_move_views.xml",
         "views/portal_topup_templates.xml",

@@ -1,9 +1,10 @@
 import math
+from contextlib import contextmanager
 
-from werkzeug.exceptions import BadRequest, NotFound
+from werkzeug.exceptions import BadRequest, Forbidden, NotFound, abort
 
-from odoo import fields, http
-from odoo.exceptions import AccessError, MissingError, UserError, ValidationError
+from odoo import Command, fields, http
+from odoo.exceptions import AccessError, MissingError, UserError
 from odoo.fields import Domain
 from odoo.http import request
 from odoo.tools import consteq, hmac
@@ -16,16 +17,46 @@ CUSTOMER_MOVE_TYPES = ("out_invoice", "out_refund")
 PAYABLE_STATES = ("not_paid", "partial")
 SETTLED_STATES = ("paid", "reversed")
 RUNNING_TX_STATES = ("pending", "authorized")
+MAX_BATCH_INVOICES = 50
+# What Odoo's payment form always sends (null when empty) to a transaction route.
+PAYMENT_FORM_KEYS = {
+    "provider_id",
+    "payment_method_id",
+    "token_id",
+    "flow",
+    "tokenization_requested",
+}
 
 
-def terms_token(env, invoice, amount):
-    """Signature that the customer ticked the terms for paying ``amount`` on ``invoice``."""
-    return hmac(env(su=True), "finnsys_billing_portal.pay_terms", f"{invoice.id}|{amount:.6f}")
+def terms_token(env, invoices, amount):
+    """Signature that the customer ticked the terms for paying ``amount`` on ``invoices``."""
+    ids = ",".join(str(invoice_id) for invoice_id in sorted(invoices.ids))
+    return hmac(env(su=True), "finnsys_billing_portal.pay_terms", f"{ids}|{amount:.6f}")
 
 
 def topup_token(env, customer, amount):
     """Signature that ``customer`` ticked the terms for topping up ``amount``."""
     return hmac(env(su=True), "finnsys_billing_portal.topup_terms", f"{customer.id}|{amount:.6f}")
+
+
+def json_refusal(status, message):
+    """Stop a JSON-RPC route with HTTP ``status`` and a JSON-RPC error carrying ``message``.
+
+    Odoo answers every exception of a JSON-RPC route with a 200; a response passed to
+    ``abort`` bypasses that handler (and the request's transaction is rolled back). The
+    body keeps the JSON-RPC error shape, as Odoo's ``rpc()`` reads it whatever the status,
+    so the payment form shows ``error.data.message`` to the customer.
+    """
+    body = {
+        "jsonrpc": "2.0",
+        "id": getattr(request.dispatcher, "request_id", None),
+        "error": {
+            "code": status,
+            "message": message,
+            "data": {"name": f"http.{status}", "message": message, "arguments": [message]},
+        },
+    }
+    abort(request.make_json_response(body, status=status))
 
 
 class BillingPortal(account_payment_portal.PortalAccount, account_payment_payment.PaymentPortal):
@@ -105,8 +136,11 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
         return values
 
     def _billing_running_domain(self):
+        """Invoices being paid: a payment not yet matched with the bank, or a transaction
+        still running or confirmed but not yet booked (the customer was charged already)."""
+        unbooked = Domain("state", "=", "done") & Domain("is_post_processed", "=", False)
         return Domain("payment_state", "=", "in_payment") | Domain(
-            "transaction_ids.state", "in", RUNNING_TX_STATES
+            "transaction_ids", "any", Domain("state", "in", RUNNING_TX_STATES) | unbooked
         )
 
     def _billing_tab_domains(self):
@@ -219,34 +253,74 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
         }
 
     # ------------------------------------------------------------------
-    # paying an open invoice
+    # paying open invoices, one or several at once
     # ------------------------------------------------------------------
-    def _billing_payable_invoice(self, invoice_id):
-        """The customer's open invoice ``invoice_id`` (sudo).
+    @staticmethod
+    def _billing_invoice_ids(raw):
+        """The invoice ids of ``raw`` (a list of ids, or "12,13"), in the order given.
 
-        :raise NotFound: not an invoice of the logged-in customer
-        :raise UserError: the invoice cannot be paid (paid, cancelled, payment under way)
+        :raise UserError: no id, an id that is not a number, too many ids, or a duplicate
         """
-        Move = request.env["account.move"].sudo()
-        if not self._billing_customer():
-            raise NotFound()
-        invoice = Move.search(
-            self._billing_tab_domains()["all"]
-            & Domain("id", "=", self._cast_as_int(invoice_id) or 0)
-            & Domain("move_type", "=", "out_invoice"),
-            limit=1,
-        )
-        if not invoice:
-            raise NotFound()
-        if not invoice.filtered_domain(self._billing_tab_domains()["open"]):
+        if isinstance(raw, str):
+            raw = raw.split(",")
+        items = [str(item).strip() for item in raw or []]
+        ids = [int(item) if item.isascii() and item.isdigit() else 0 for item in items]
+        if not ids:
+            raise UserError(request.env._("Please select the invoices to pay."))
+        if not all(0 < invoice_id < 2**31 for invoice_id in ids):
+            raise UserError(
+                request.env._("This selection of invoices is not valid: reload the page.")
+            )
+        if len(ids) > MAX_BATCH_INVOICES:
             raise UserError(
                 request.env._(
-                    "Invoice %(name)s cannot be paid online: it is paid, cancelled or a payment"
-                    " is already under way.",
-                    name=invoice.name,
+                    "Please select at most %(count)s invoices to pay at once.",
+                    count=MAX_BATCH_INVOICES,
                 )
             )
-        return invoice
+        if len(set(ids)) != len(ids):
+            raise UserError(request.env._("Please select each invoice only once."))
+        return ids
+
+    def _billing_payable_invoices(self, invoice_ids):
+        """The customer's open invoices ``invoice_ids`` (sudo), which can be paid together.
+
+        :raise NotFound: an id that is not an invoice of the logged-in customer
+        :raise UserError: a bad selection, an invoice that cannot be paid (paid, cancelled,
+            payment under way) or invoices of several currencies or companies
+        """
+        if not self._billing_customer():
+            raise NotFound()
+        ids = self._billing_invoice_ids(invoice_ids)
+        invoices = (
+            request.env["account.move"]
+            .sudo()
+            .search(
+                Domain("commercial_partner_id", "=", self._billing_customer().id)
+                & Domain("move_type", "=", "out_invoice")
+                & Domain("state", "in", ("posted", "cancel"))
+                & Domain("id", "in", ids),
+                order="id",
+            )
+        )
+        if len(invoices) != len(ids):
+            raise NotFound()
+        closed = invoices - invoices.filtered_domain(self._billing_tab_domains()["open"])
+        if closed:
+            raise UserError(
+                request.env._(
+                    "%(names)s cannot be paid online: paid, cancelled or a payment is already"
+                    " under way.",
+                    names=", ".join(closed.mapped("name")),
+                )
+            )
+        if len(invoices.currency_id) > 1 or len(invoices.company_id) > 1:
+            raise UserError(
+                request.env._(
+                    "These invoices are in several currencies or companies: pay them separately."
+                )
+            )
+        return invoices
 
     @staticmethod
     def _billing_parse_money(raw, currency, not_a_number):
@@ -271,22 +345,36 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
         return amount
 
     @staticmethod
-    def _billing_parse_amount(raw, invoice):
-        """The amount ``raw`` as a float when 0 < amount <= residual in the invoice currency.
+    def _billing_parse_amount(raw, invoices):
+        """The amount ``raw`` to pay on ``invoices`` as a float.
+
+        One invoice can be paid in part (0 < amount <= residual); several invoices are paid
+        together for their whole residual, so each of them ends up paid.
 
         :raise UserError: with a sentence the customer can act on
         """
-        currency = invoice.currency_id
+        currency = invoices.currency_id
+        residual = currency.round(sum(invoices.mapped("amount_residual")))
+        if len(invoices) > 1:
+            if not BillingPortal._billing_same_amount(raw, residual, currency):
+                raise UserError(
+                    request.env._(
+                        "These invoices total %(total)s and are paid in full together: reload"
+                        " the page to pay them.",
+                        total=currency.format(residual),
+                    )
+                )
+            return residual
         amount = BillingPortal._billing_parse_money(
             raw, currency, request.env._("Please enter the amount to pay as a number.")
         )
         if currency.compare_amounts(amount, 0.0) <= 0:
             raise UserError(request.env._("Please enter an amount greater than zero."))
-        if currency.compare_amounts(amount, invoice.amount_residual) > 0:
+        if currency.compare_amounts(amount, residual) > 0:
             raise UserError(
                 request.env._(
                     "Please enter at most %(residual)s, the amount still due.",
-                    residual=currency.format(invoice.amount_residual),
+                    residual=currency.format(residual),
                 )
             )
         return currency.round(amount)
@@ -301,40 +389,79 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
     )
     def portal_billing_invoice_pay(self, invoice_id, amount=None, terms=None, **kw):
         """Step 1 chooses the amount and ticks the terms; step 2 shows Odoo's payment form."""
+        return self._billing_pay_page(
+            [invoice_id], amount, terms, "finnsys_billing_portal.portal_invoice_pay"
+        )
+
+    @http.route(
+        "/my/invoices/pay",
+        type="http",
+        auth="user",
+        methods=["GET", "POST"],
+        website=True,
+        sitemap=False,
+    )
+    def portal_billing_invoices_pay(self, amount=None, terms=None, **kw):
+        """The invoices ticked on the Open tab (``invoice_ids``), paid in full together."""
+        return self._billing_pay_page(
+            request.httprequest.values.getlist("invoice_ids"),
+            amount,
+            terms,
+            "finnsys_billing_portal.portal_invoices_pay",
+        )
+
+    def _billing_pay_page(self, invoice_ids, amount, terms, template):
         try:
-            invoice = self._billing_payable_invoice(invoice_id)
+            invoices = self._billing_payable_invoices(invoice_ids)
         except UserError as error:
             return request.render(
                 "finnsys_billing_portal.portal_invoice_pay_error",
                 {"page_name": "billing_pay", "error": error.args[0]},
                 status=400,
             )
-        values = {"page_name": "billing_pay", "invoice": invoice, "amount": invoice.amount_residual}
+        total = invoices.currency_id.round(sum(invoices.mapped("amount_residual")))
+        values = {
+            "page_name": "billing_pay",
+            "invoice": invoices[:1],
+            "invoices": invoices,
+            "total": total,
+            "amount": total,
+        }
         if request.httprequest.method == "GET":
-            return request.render("finnsys_billing_portal.portal_invoice_pay", values)
+            return request.render(template, values)
         try:
             values["amount"] = amount
-            values["amount"] = self._billing_parse_amount(amount, invoice)
+            values["amount"] = self._billing_parse_amount(amount, invoices)
             if not terms:
                 raise UserError(request.env._("Please accept the terms and conditions to pay."))
         except UserError as error:
             values.update(error=error.args[0], terms=bool(terms))
-            return request.render("finnsys_billing_portal.portal_invoice_pay", values, status=400)
+            return request.render(template, values, status=400)
         return request.render(
             "finnsys_billing_portal.portal_invoice_pay_form",
-            values | self._billing_payment_form_values(invoice, values["amount"]),
+            values | self._billing_payment_form_values(invoices, values["amount"]),
         )
 
-    def _billing_payment_form_values(self, invoice, amount):
+    @staticmethod
+    def _billing_pay_routes(invoices):
+        """The transaction and surcharge routes of a payment of ``invoices``."""
+        if len(invoices) == 1:
+            return f"/invoice/transaction/{invoices.id}", f"/my/invoices/{invoices.id}/surcharge"
+        base = "/my/invoices/pay/" + ",".join(str(invoice_id) for invoice_id in invoices.ids)
+        return f"{base}/transaction", f"{base}/surcharge"
+
+    def _billing_payment_form_values(self, invoices, amount):
+        customer = self._billing_customer()
+        transaction_route, surcharge_route = self._billing_pay_routes(invoices)
         values = self._get_common_page_view_values(
             invoices_data={
-                "partner": invoice.partner_id,
-                "company": invoice.company_id,
+                "partner": customer,
+                "company": invoices.company_id,
                 "total_amount": amount,
-                "currency": invoice.currency_id,
-                "amount_residual": invoice.amount_residual,
-                "landing_route": invoice.get_portal_url(),
-                "transaction_route": f"/invoice/transaction/{invoice.id}",
+                "currency": invoices.currency_id,
+                "amount_residual": sum(invoices.mapped("amount_residual")),
+                "landing_route": "/my/invoices",
+                "transaction_route": transaction_route,
             },
         )
         # Cards are saved on the customer; Odoo only offers the contact's own tokens.
@@ -343,16 +470,44 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
             .sudo()
             .search(
                 Domain("provider_id", "in", values["providers_sudo"].ids)
-                & Domain("partner_id", "child_of", self._billing_customer().id)
+                & Domain("partner_id", "child_of", customer.id)
             )
         )
         values.update(
             amount=amount,
-            surcharge_route=f"/my/invoices/{invoice.id}/surcharge",
-            access_token=terms_token(request.env, invoice, amount),
-            landing_route=invoice.get_portal_url(),
+            surcharge_route=surcharge_route,
+            access_token=terms_token(request.env, invoices, amount),
+            billing_form=True,
         )
         return values
+
+    # ------------------------------------------------------------------
+    # transaction routes: every refusal is a 4xx with a message
+    # ------------------------------------------------------------------
+    @contextmanager
+    def _billing_json_refusals(self):
+        """Answer the refusals of a JSON route with a 4xx status and a message the payment
+        form shows; the request's transaction is rolled back, so nothing is created."""
+        try:
+            yield
+        except (NotFound, MissingError):
+            json_refusal(
+                404,
+                request.env._(
+                    "This invoice or payment method was not found: reload the page and pay again."
+                ),
+            )
+        except (Forbidden, AccessError) as error:
+            json_refusal(403, str(error.args[0]) if error.args else "")
+        except UserError as error:
+            json_refusal(400, error.args[0])
+        except BadRequest as error:
+            json_refusal(400, error.description)
+
+    @staticmethod
+    def _billing_check_csrf(params):
+        if not request.validate_csrf(params.get("csrf_token")):
+            raise BadRequest(request.env._("Your session expired: reload the page and pay again."))
 
     @http.route()
     def invoice_transaction(self, invoice_id, access_token, **kwargs):
@@ -364,48 +519,64 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
         """
         if not self._billing_customer():
             return super().invoice_transaction(invoice_id, access_token, **kwargs)
-        if not request.validate_csrf(kwargs.get("csrf_token")):
-            raise BadRequest(request.env._("Your session expired: reload the page and pay again."))
-        try:
-            invoice = self._billing_payable_invoice(invoice_id)
-            amount = self._billing_parse_amount(kwargs.get("amount"), invoice)
-        except UserError as error:
-            raise ValidationError(error.args[0]) from None
-        if not consteq(str(access_token), terms_token(request.env, invoice, amount)):
-            raise ValidationError(
-                request.env._("Please accept the terms and conditions for this amount to pay.")
-            )
-        method = self._billing_payment_method(kwargs)
-        rule = request.env["finnsys.surcharge.rule"]._find(
-            invoice.company_id, method, invoice.commercial_partner_id.country_id
+        with self._billing_json_refusals():
+            return self._billing_invoices_transaction([invoice_id], access_token, kwargs)
+
+    @http.route("/my/invoices/pay/<string:invoice_ids>/transaction", type="jsonrpc", auth="user")
+    def portal_billing_invoices_transaction(self, invoice_ids, access_token=None, **kwargs):
+        """One transaction paying the whole residual of several invoices ("12,13")."""
+        with self._billing_json_refusals():
+            return self._billing_invoices_transaction(invoice_ids, access_token, kwargs)
+
+    def _billing_invoices_transaction(self, invoice_ids, access_token, kwargs):
+        self._billing_check_csrf(kwargs)
+        # Two payments of the customer at once: the second is retried once the first is
+        # committed and then finds the invoices under way.
+        self._billing_customer()._billing_lock()
+        invoices, amount, rule, method, surcharge = self._billing_surcharge_quote(
+            invoice_ids, kwargs.get("amount"), access_token, kwargs
         )
-        surcharge = rule._compute_surcharge(amount, invoice.currency_id)
+        currency = invoices.currency_id
         offered = kwargs.pop("surcharge", None)
-        if surcharge and not self._billing_same_amount(offered, surcharge, invoice.currency_id):
-            raise ValidationError(
+        if surcharge and not self._billing_same_amount(offered, surcharge, currency):
+            raise UserError(
                 request.env._(
                     "The surcharge for this payment is %(surcharge)s: reload the page and accept"
                     " it to pay.",
-                    surcharge=invoice.currency_id.format(surcharge),
+                    surcharge=currency.format(surcharge),
                 )
             )
-        kwargs["amount"] = invoice.currency_id.round(amount + surcharge)
-        try:
-            processing_values = super().invoice_transaction(
-                invoice.id, invoice.access_token, **kwargs
-            )
-        except MissingError:
-            raise NotFound() from None
+        kwargs["amount"] = currency.round(amount + surcharge)
+        tx = self._billing_create_transaction(
+            currency, invoices, None, kwargs, allowed_keys={"name_next_installment"}
+        )
         if surcharge:
-            tx = (
-                request.env["payment.transaction"]
-                .sudo()
-                .search(Domain("reference", "=", processing_values["reference"]), limit=1)
-            )
             tx.finnsys_surcharge_consent_id = self._billing_record_consent(
-                "accepted", invoice, rule, method, amount, surcharge, tx
+                "accepted", invoices, rule, method, amount, surcharge, tx
             )
-        return processing_values
+        return tx._get_processing_values()
+
+    def _billing_create_transaction(self, currency, invoices, prefix, kwargs, allowed_keys=()):
+        """Create the transaction of checked ``kwargs``; it lands on the payment page."""
+        self._validate_transaction_kwargs(kwargs, additional_allowed_keys=allowed_keys)
+        if not PAYMENT_FORM_KEYS <= kwargs.keys():
+            # Odoo's _create_transaction would fail with a TypeError: a server error.
+            raise BadRequest(
+                request.env._("The payment form is incomplete: reload the page and pay again.")
+            )
+        kwargs.pop("csrf_token", None)
+        kwargs.update(
+            currency_id=currency.id,
+            partner_id=request.env.user.partner_id.id,
+            reference_prefix=prefix,
+            landing_route="/my/invoices",
+        )
+        tx = self._create_transaction(
+            custom_create_values={"invoice_ids": [Command.set(invoices.ids)]} if invoices else None,
+            **kwargs,
+        )
+        tx.landing_route = f"/my/payments/{tx.id}"
+        return tx
 
     @http.route()
     def overdue_invoices_transaction(self, payment_reference, **kwargs):
@@ -416,39 +587,37 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
         customer = self._billing_customer()
         if not customer:
             return super().overdue_invoices_transaction(payment_reference, **kwargs)
-        if not request.validate_csrf(kwargs.get("csrf_token")):
-            raise BadRequest(request.env._("Your session expired: reload the page and pay again."))
-        overdue = (
-            request.env["account.move"]
-            .sudo()
-            .search(
-                self._billing_documents_domain()
-                & Domain("move_type", "=", "out_invoice")
-                & Domain("payment_state", "in", ("not_paid", "partial"))
-                & Domain("invoice_date_due", "<", fields.Date.context_today(customer))
-            )
-        )
-        if not overdue:
-            raise ValidationError(request.env._("You have no overdue invoice to pay."))
-        currency = overdue.currency_id
-        if len(currency) != 1:
-            raise ValidationError(
-                request.env._("Your overdue invoices are in several currencies: pay each one.")
-            )
-        total = currency.round(sum(overdue.mapped("amount_residual")))
-        if not self._billing_same_amount(kwargs.get("amount"), total, currency):
-            raise ValidationError(
-                request.env._(
-                    "Your overdue invoices total %(total)s: reload the page to pay them.",
-                    total=currency.format(total),
+        with self._billing_json_refusals():
+            self._billing_check_csrf(kwargs)
+            overdue = (
+                request.env["account.move"]
+                .sudo()
+                .search(
+                    self._billing_documents_domain()
+                    & Domain("move_type", "=", "out_invoice")
+                    & Domain("payment_state", "in", ("not_paid", "partial"))
+                    & Domain("invoice_date_due", "<", fields.Date.context_today(customer))
                 )
             )
-        kwargs["amount"] = total
-        self._billing_payment_method(kwargs)
-        self._validate_transaction_kwargs(kwargs)
-        return self._process_transaction(
-            customer.id, currency.id, overdue.ids, payment_reference, **kwargs
-        )
+            if not overdue:
+                raise UserError(request.env._("You have no overdue invoice to pay."))
+            currency = overdue.currency_id
+            if len(currency) != 1:
+                raise UserError(
+                    request.env._("Your overdue invoices are in several currencies: pay each one.")
+                )
+            total = currency.round(sum(overdue.mapped("amount_residual")))
+            if not self._billing_same_amount(kwargs.get("amount"), total, currency):
+                raise UserError(
+                    request.env._(
+                        "Your overdue invoices total %(total)s: reload the page to pay them.",
+                        total=currency.format(total),
+                    )
+                )
+            kwargs["amount"] = total
+            self._billing_payment_method(kwargs)
+            tx = self._billing_create_transaction(currency, overdue, payment_reference, kwargs)
+            return tx._get_processing_values()
 
     def _billing_payment_method(self, params):
         """The payment method of the chosen saved token or new method (sudo); 404 if foreign."""
@@ -463,13 +632,21 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
 
     @staticmethod
     def _billing_same_amount(raw, expected, currency):
+        """Whether the browser's ``raw`` figure is exactly ``expected``: 150.001 is not 150.00,
+        although the currency rounds it so (as on the pay page, extra decimals are refused)."""
         try:
             value = float(raw)
         except (TypeError, ValueError):
             return False
-        return math.isfinite(value) and not currency.compare_amounts(value, expected)
+        return (
+            math.isfinite(value)
+            and abs(value - currency.round(value)) <= 1e-9
+            and not currency.compare_amounts(value, expected)
+        )
 
-    def _billing_record_consent(self, state, invoice, rule, method, amount, surcharge, tx=None):
+    def _billing_record_consent(self, state, invoices, rule, method, amount, surcharge, tx=None):
+        # A consent names one invoice: the first one of a payment of several.
+        invoice = invoices[:1]
         return (
             request.env["finnsys.surcharge.consent"]
             .sudo()
@@ -491,30 +668,37 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
             )
         )
 
-    def _billing_surcharge_quote(self, invoice_id, amount, access_token, params):
-        """Invoice, amount, rule, method and surcharge of a payment about to be made."""
-        try:
-            invoice = self._billing_payable_invoice(invoice_id)
-            amount = self._billing_parse_amount(amount, invoice)
-        except UserError as error:
-            raise ValidationError(error.args[0]) from None
-        if not consteq(str(access_token), terms_token(request.env, invoice, amount)):
-            raise ValidationError(
+    def _billing_surcharge_quote(self, invoice_ids, amount, access_token, params):
+        """Invoices, amount, rule, method and surcharge of a payment about to be made."""
+        invoices = self._billing_payable_invoices(invoice_ids)
+        amount = self._billing_parse_amount(amount, invoices)
+        if not consteq(str(access_token), terms_token(request.env, invoices, amount)):
+            raise UserError(
                 request.env._("Please accept the terms and conditions for this amount to pay.")
             )
         method = self._billing_payment_method(params)
         rule = request.env["finnsys.surcharge.rule"]._find(
-            invoice.company_id, method, invoice.commercial_partner_id.country_id
+            invoices.company_id, method, invoices.commercial_partner_id.country_id
         )
-        return invoice, amount, rule, method, rule._compute_surcharge(amount, invoice.currency_id)
+        return invoices, amount, rule, method, rule._compute_surcharge(amount, invoices.currency_id)
 
-    @http.route("/my/invoices/<int:invoice_id>/surcharge", type="jsonrpc", auth="user")
-    def portal_billing_surcharge(self, invoice_id, amount=None, access_token=None, **params):
+    @http.route(
+        [
+            "/my/invoices/<int:invoice_id>/surcharge",
+            "/my/invoices/pay/<string:invoice_ids>/surcharge",
+        ],
+        type="jsonrpc",
+        auth="user",
+    )
+    def portal_billing_surcharge(
+        self, invoice_id=None, invoice_ids=None, amount=None, access_token=None, **params
+    ):
         """The surcharge the customer must accept before paying, with the figures to show."""
-        invoice, amount, __, __, surcharge = self._billing_surcharge_quote(
-            invoice_id, amount, access_token, params
-        )
-        currency = invoice.currency_id
+        with self._billing_json_refusals():
+            invoices, amount, __, __, surcharge = self._billing_surcharge_quote(
+                [invoice_id] if invoice_id else invoice_ids, amount, access_token, params
+            )
+        currency = invoices.currency_id
         return {
             "surcharge": surcharge,
             "amount_display": currency.format(amount),
@@ -522,19 +706,53 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
             "total_display": currency.format(amount + surcharge),
         }
 
-    @http.route("/my/invoices/<int:invoice_id>/surcharge/decline", type="jsonrpc", auth="user")
+    @http.route(
+        [
+            "/my/invoices/<int:invoice_id>/surcharge/decline",
+            "/my/invoices/pay/<string:invoice_ids>/surcharge/decline",
+        ],
+        type="jsonrpc",
+        auth="user",
+    )
     def portal_billing_surcharge_decline(
-        self, invoice_id, amount=None, access_token=None, csrf_token=None, **params
+        self, invoice_id=None, invoice_ids=None, amount=None, access_token=None, **params
     ):
         """Record that the customer refused the surcharge; nothing is charged."""
-        if not request.validate_csrf(csrf_token):
-            raise BadRequest(request.env._("Your session expired: reload the page."))
-        invoice, amount, rule, method, surcharge = self._billing_surcharge_quote(
-            invoice_id, amount, access_token, params
-        )
+        with self._billing_json_refusals():
+            self._billing_check_csrf(params)
+            invoices, amount, rule, method, surcharge = self._billing_surcharge_quote(
+                [invoice_id] if invoice_id else invoice_ids, amount, access_token, params
+            )
         if surcharge:
-            self._billing_record_consent("declined", invoice, rule, method, amount, surcharge)
+            self._billing_record_consent("declined", invoices, rule, method, amount, surcharge)
         return {"message": request.env._("The payment was not completed.")}
+
+    # ------------------------------------------------------------------
+    # landing page of a payment
+    # ------------------------------------------------------------------
+    @http.route("/my/payments/<int:tx_id>", type="http", auth="user", website=True, sitemap=False)
+    def portal_billing_payment(self, tx_id, **kw):
+        """Where Odoo's payment status page sends the customer once the payment is processed:
+        amount, reference, the balance read from the ledger now, and the invoices paid."""
+        customer = self._billing_customer()
+        tx = request.env["payment.transaction"].sudo().browse(tx_id).exists()
+        if not customer or tx.partner_id.commercial_partner_id != customer:
+            raise NotFound()
+        company = tx.company_id
+        invoices = tx.invoice_ids.filtered_domain(self._billing_documents_domain())
+        running = invoices.filtered_domain(self._billing_running_domain())
+        return request.render(
+            "finnsys_billing_portal.portal_payment",
+            {
+                "page_name": "billing_payment",
+                "tx": tx,
+                "customer": customer,
+                "balance": customer.with_company(company).billing_balance,
+                "balance_currency": company.currency_id,
+                "invoices": invoices,
+                "running_ids": set(running.ids),
+            },
+        )
 
     # ------------------------------------------------------------------
     # top-up of a prepaid balance
@@ -610,34 +828,25 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
         form_values.update(
             amount=values["amount"],
             access_token=topup_token(request.env, customer, values["amount"]),
-            landing_route="/my",
+            billing_form=True,
         )
         return request.render("finnsys_billing_portal.portal_topup_form", values | form_values)
 
     @http.route("/my/topup/transaction", type="jsonrpc", auth="user")
     def portal_billing_topup_transaction(self, access_token=None, **kwargs):
         """Create the transaction of a top-up; its payment becomes credit on the balance."""
-        customer = self._billing_prepaid_customer()
-        if not request.validate_csrf(kwargs.get("csrf_token")):
-            raise BadRequest(request.env._("Your session expired: reload the page and pay again."))
-        company = request.env.company
-        try:
+        with self._billing_json_refusals():
+            customer = self._billing_prepaid_customer()
+            self._billing_check_csrf(kwargs)
+            company = request.env.company
             amount = self._billing_parse_topup(kwargs.get("amount"), company)
-        except UserError as error:
-            raise ValidationError(error.args[0]) from None
-        if not consteq(str(access_token), topup_token(request.env, customer, amount)):
-            raise ValidationError(
-                request.env._("Please accept the terms and conditions for this amount to pay.")
+            if not consteq(str(access_token), topup_token(request.env, customer, amount)):
+                raise UserError(
+                    request.env._("Please accept the terms and conditions for this amount to pay.")
+                )
+            self._billing_payment_method(kwargs)
+            kwargs["amount"] = amount
+            tx = self._billing_create_transaction(
+                company.currency_id, request.env["account.move"], f"TOPUP-{customer.id}", kwargs
             )
-        self._billing_payment_method(kwargs)
-        self._validate_transaction_kwargs(kwargs)
-        kwargs.update(
-            amount=amount,
-            currency_id=company.currency_id.id,
-            partner_id=request.env.user.partner_id.id,
-            reference_prefix=f"TOPUP-{customer.id}",
-            landing_route="/my",
-        )
-        kwargs.pop("csrf_token", None)
-        tx = self._create_transaction(**kwargs)
-        return tx._get_processing_values()
+            return tx._get_processing_values()

@@ -7,5 +7,6 @@ from . import test_portal_pay
 from . import test_portal_pay_tour
 from . import test_portal_surcharge
 from . import test_portal_topup
+from . import test_portal_multi_pay
 from . import test_portal_subscriptions
 from . import test_surcharge_refund

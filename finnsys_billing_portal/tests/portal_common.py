@@ -1,3 +1,5 @@
+import json
+
 from odoo import Command, fields
 from odoo.tests import HttpCase, new_test_user
 
@@ -84,3 +86,21 @@ class BillingPortalCommon(HttpCase):
         marker = 'name="csrf_token" value="'
         start = page.text.index(marker) + len(marker)
         return page.text[start : page.text.index('"', start)]
+
+    def _jsonrpc(self, url, params):
+        """Call a JSON-RPC route as Odoo's ``rpc()`` does; the HTTP response."""
+        return self.url_open(
+            url,
+            data=json.dumps({"jsonrpc": "2.0", "method": "call", "id": 1, "params": params}),
+            headers={"Content-Type": "application/json"},
+        )
+
+    def _assert_refused(self, response, status, text=None):
+        """``response`` is a refusal with HTTP ``status`` and a message for the customer."""
+        self.assertEqual(response.status_code, status, response.text[:500])
+        error = response.json()["error"]
+        self.assertEqual(error["code"], status)
+        self.assertTrue(error["data"]["message"])
+        if text:
+            self.assertIn(text, error["data"]["message"])
+        return error["data"]["message"]

@@ -1,5 +1,3 @@
-import json
-
 from odoo.tests import tagged
 
 from odoo.addons.finnsys_billing_portal.controllers.portal import terms_token
@@ -55,12 +53,7 @@ class TestPortalPayBadInput(BillingPortalCommon):
             "csrf_token": csrf_token,
             **params,
         }
-        response = self.url_open(
-            f"/invoice/transaction/{invoice.id}",
-            data=json.dumps({"jsonrpc": "2.0", "method": "call", "id": 1, "params": params}),
-            headers={"Content-Type": "application/json"},
-        )
-        return response.json()
+        return self._jsonrpc(f"/invoice/transaction/{invoice.id}", params)
 
     def test_bad_amounts_are_refused_with_a_message(self):
         for amount in ("-1", "0", "0.001", "100.01", "1e9", "NaN", "inf", "abc", "", None):
@@ -91,7 +84,7 @@ class TestPortalPayBadInput(BillingPortalCommon):
     def test_other_customers_invoice_is_not_found(self):
         self.assertEqual(self._post_amount(self.foreign, "10").status_code, 404)
         self.assertEqual(self.url_open(f"/my/invoices/{self.foreign.id}/pay").status_code, 404)
-        self.assertEqual(self._rpc(self.foreign, 10.0)["error"]["code"], 404)
+        self._assert_refused(self._rpc(self.foreign, 10.0), 404)
         self._assert_nothing_created()
 
     def test_paid_and_cancelled_invoices_are_refused(self):
@@ -99,31 +92,30 @@ class TestPortalPayBadInput(BillingPortalCommon):
             with self.subTest(invoice=invoice.name):
                 response = self._post_amount(invoice, "10")
                 self.assertIn(response.status_code, (400, 404))
-                self.assertIn("error", self._rpc(invoice, 10.0))
+                self._assert_refused(self._rpc(invoice, 10.0), 400, "cannot be paid online")
         self._assert_nothing_created()
 
     def test_transaction_route_refuses_bad_amounts(self):
         for amount in (-1, 0, 0.001, 100.01, 1e9, "NaN", "inf", "abc", None):
             with self.subTest(amount=amount):
                 token = terms_token(self.env, self.invoice, 10.0)
-                self.assertIn("error", self._rpc(self.invoice, amount, access_token=token))
+                self._assert_refused(self._rpc(self.invoice, amount, access_token=token), 400)
         self._assert_nothing_created()
 
     def test_transaction_route_refuses_an_amount_other_than_the_accepted_one(self):
         token = terms_token(self.env, self.invoice, 10.0)
-        reply = self._rpc(self.invoice, 90.0, access_token=token)
-        self.assertIn("terms", reply["error"]["data"]["message"])
+        self._assert_refused(self._rpc(self.invoice, 90.0, access_token=token), 400, "terms")
+        # The invoice's portal token is no proof that the terms were accepted on the pay page.
         reply = self._rpc(self.invoice, 10.0, access_token=self.invoice._portal_ensure_token())
-        self.assertIn("error", reply, "the terms must be accepted on the pay page")
+        self._assert_refused(reply, 400, "terms")
         self._assert_nothing_created()
 
     def test_transaction_route_refuses_another_customers_token(self):
-        reply = self._rpc(self.invoice, 10.0, token_id=self.other_token.id)
-        self.assertEqual(reply["error"]["code"], 404)
+        self._assert_refused(self._rpc(self.invoice, 10.0, token_id=self.other_token.id), 404)
         self._assert_nothing_created()
 
     def test_transaction_route_refuses_missing_csrf(self):
-        self.assertIn("error", self._rpc(self.invoice, 10.0, csrf=False))
+        self._assert_refused(self._rpc(self.invoice, 10.0, csrf=False), 400, "session expired")
         self._assert_nothing_created()
 
     def _rpc_overdue(self, amount, csrf=True, **params):
@@ -140,31 +132,26 @@ class TestPortalPayBadInput(BillingPortalCommon):
             "csrf_token": self._csrf(f"/my/invoices/{self.invoice.id}/pay") if csrf else None,
             **params,
         }
-        response = self.url_open(
-            "/invoice/transaction/overdue",
-            data=json.dumps({"jsonrpc": "2.0", "method": "call", "id": 1, "params": params}),
-            headers={"Content-Type": "application/json"},
-        )
-        return response.json()
+        return self._jsonrpc("/invoice/transaction/overdue", params)
 
     def test_pay_all_overdue_charges_exactly_the_overdue_total(self):
         # The invoice of 100.00 due 2026-01-10 is the customer's only overdue one.
         for amount in (-1, 0, 1, 99.99, 100.01, 1e9, "NaN", "abc", None):
             with self.subTest(amount=amount):
-                self.assertIn("error", self._rpc_overdue(amount))
-        self.assertIn("error", self._rpc_overdue(100.0, csrf=False))
-        foreign = self._rpc_overdue(100.0, token_id=self.other_token.id)
-        self.assertEqual(foreign["error"]["code"], 404, foreign)
+                self._assert_refused(self._rpc_overdue(amount), 400, "100.00")
+        self._assert_refused(self._rpc_overdue(100.0, csrf=False), 400)
+        self._assert_refused(self._rpc_overdue(100.0, token_id=self.other_token.id), 404)
         self._assert_nothing_created()
 
-        reply = self._rpc_overdue(100.0)
-        self.assertNotIn("error", reply, reply)
+        response = self._rpc_overdue(100.0)
+        self.assertEqual(response.status_code, 200)
+        self.assertNotIn("error", response.json(), response.text)
         tx = self.env["payment.transaction"].search([("invoice_ids", "=", self.invoice.id)])
         self.assertEqual(tx.amount, 100.0)
 
     def test_partial_payment_with_saved_card_keeps_the_invoice_open(self):
-        reply = self._rpc(self.invoice, 40.0)
-        self.assertNotIn("error", reply, reply)
+        response = self._rpc(self.invoice, 40.0)
+        self.assertNotIn("error", response.json(), response.text)
         tx = self.env["payment.transaction"].search([("invoice_ids", "=", self.invoice.id)])
         self.assertEqual(tx.amount, 40.0)
         self.assertEqual(tx.state, "done")

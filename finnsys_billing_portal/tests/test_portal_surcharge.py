@@ -49,8 +49,7 @@ class TestPortalSurcharge(BillingPortalCommon):
         self.authenticate("pp_user", "pp_user")
         for forged in (1.0, 0, None, "abc"):
             with self.subTest(forged=forged):
-                reply = self._rpc(40.0, surcharge=forged)
-                self.assertIn("surcharge", reply["error"]["data"]["message"])
+                self._assert_refused(self._rpc(40.0, surcharge=forged), 400, "surcharge")
         self.assertFalse(
             self.env["payment.transaction"].search([("invoice_ids", "=", self.invoice.id)])
         )
@@ -89,8 +88,8 @@ class TestPortalSurcharge(BillingPortalCommon):
 
     def test_accepted_surcharge_is_charged_and_booked(self):
         self.authenticate("pp_user", "pp_user")
-        reply = self._rpc(40.0, surcharge=1.30)
-        self.assertNotIn("error", reply, reply)
+        response = self._rpc(40.0, surcharge=1.30)
+        self.assertNotIn("error", response.json(), response.text)
         tx = self.env["payment.transaction"].search([("invoice_ids", "=", self.invoice.id)])
         self._assert_surcharge_booked(tx)
 

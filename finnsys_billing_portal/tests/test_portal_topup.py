@@ -1,5 +1,3 @@
-import json
-
 from odoo.tests import tagged
 
 from odoo.addons.finnsys_billing_portal.controllers.portal import topup_token
@@ -31,7 +29,9 @@ class TestPortalTopup(BillingPortalCommon):
     def _rpc(self, amount, token=None, csrf=True, **params):
         csrf_token = self._csrf("/my/topup") if csrf else None
         params = {
-            "access_token": topup_token(self.env, self.prepaid, amount),
+            "access_token": topup_token(
+                self.env, self.prepaid, amount if isinstance(amount, float) else 50.0
+            ),
             "amount": amount,
             "provider_id": self.provider.id,
             "payment_method_id": self.card.id,
@@ -43,11 +43,7 @@ class TestPortalTopup(BillingPortalCommon):
             "csrf_token": csrf_token,
             **params,
         }
-        return self.url_open(
-            "/my/topup/transaction",
-            data=json.dumps({"jsonrpc": "2.0", "method": "call", "id": 1, "params": params}),
-            headers={"Content-Type": "application/json"},
-        ).json()
+        return self._jsonrpc("/my/topup/transaction", params)
 
     def test_topup_amount_must_lie_in_the_company_range(self):
         self.authenticate("pre_user", "pre_user")
@@ -63,10 +59,14 @@ class TestPortalTopup(BillingPortalCommon):
 
     def test_topup_transaction_route_checks_every_figure(self):
         self.authenticate("pre_user", "pre_user")
-        self.assertIn("error", self._rpc(5000.0))
-        self.assertIn("error", self._rpc(50.0, access_token="forged"))
-        self.assertIn("error", self._rpc(50.0, csrf=False))
-        self.assertEqual(self._rpc(50.0, token=self.other_token)["error"]["code"], 404)
+        for amount in (5000.0, 0, -1, 20.001, "NaN", "inf", "abc", None):
+            with self.subTest(amount=amount):
+                self._assert_refused(self._rpc(amount), 400)
+        self._assert_refused(self._rpc(50.0, access_token="forged"), 400, "terms")
+        self._assert_refused(self._rpc(50.0, csrf=False), 400)
+        self._assert_refused(self._rpc(50.0, token=self.other_token), 404)
+        self.authenticate("pp_user", "pp_user")
+        self._assert_refused(self._rpc(50.0, csrf=False), 404)
         self.assertEqual(self.env["payment.transaction"].search_count([]), self.tx_count)
 
     def test_postpaid_customer_has_no_topup(self):

@@ -8,12 +8,20 @@ import { PaymentForm } from "@payment/interactions/payment_form";
  * Before paying a FinnSys invoice, ask the server for the surcharge of the chosen payment
  * method and let the customer accept or refuse it. The server recomputes the figure when
  * the transaction is created, so what is sent back here is only the customer's consent.
+ *
+ * The FinnSys routes refuse a payment with a 4xx status whose body is a JSON-RPC error;
+ * `rpc()` reads it whatever the status, and Odoo's form shows its message in a dialog.
  */
 patch(PaymentForm.prototype, {
     async _initiatePaymentFlow(providerCode, paymentOptionId, paymentMethodCode, flow) {
+        const pay = () =>
+            super._initiatePaymentFlow(providerCode, paymentOptionId, paymentMethodCode, flow);
+        if (!this.paymentContext.billingForm) {
+            return pay();
+        }
         const route = this.paymentContext.surchargeRoute;
         if (!route) {
-            return super._initiatePaymentFlow(...arguments);
+            return this._finnsysPay(pay);
         }
         const params = this._finnsysSurchargeParams();
         let quote;
@@ -29,7 +37,7 @@ patch(PaymentForm.prototype, {
         }
         this.paymentContext.surcharge = quote.surcharge;
         if (!quote.surcharge) {
-            return super._initiatePaymentFlow(...arguments);
+            return this._finnsysPay(pay);
         }
         const accepted = await this.waitFor(
             new Promise((resolve) => {
@@ -55,16 +63,41 @@ patch(PaymentForm.prototype, {
             })
         );
         if (accepted) {
-            return super._initiatePaymentFlow(...arguments);
+            return this._finnsysPay(pay);
         }
-        const reply = await this.waitFor(
-            rpc(`${route}/decline`, { ...params, csrf_token: odoo.csrf_token })
-        );
+        let reply;
+        try {
+            reply = await this.waitFor(
+                rpc(`${route}/decline`, { ...params, csrf_token: odoo.csrf_token })
+            );
+        } catch (error) {
+            if (error instanceof RPCError) {
+                this._displayErrorDialog(_t("Payment processing failed"), error.data.message);
+                this._enableButton();
+                return;
+            }
+            throw error;
+        }
         const notice = document.createElement("div");
         notice.className = "alert alert-warning mt-3 o_billing_surcharge_declined";
         notice.textContent = reply.message;
         this.el.after(notice);
         this._enableButton();
+    },
+
+    /**
+     * Odoo's form shows a refusal of the transaction route in a dialog, then throws it again;
+     * the customer has read the message, so it stops here rather than open a second dialog.
+     */
+    async _finnsysPay(pay) {
+        try {
+            return await pay();
+        } catch (error) {
+            if (error instanceof RPCError) {
+                return;
+            }
+            throw error;
+        }
     },
 
     _finnsysSurchargeParams() {

@@ -1,3 +1,4 @@
+import { rpc } from "@web/core/network/rpc";
 import { registry } from "@web/core/registry";
 
 function chooseAmount(amount) {
@@ -31,7 +32,25 @@ function chooseAmount(amount) {
     ];
 }
 
-function submitAndLand() {
+function landOnPayment(amount) {
+    return [
+        {
+            content: "The payment page shows the amount paid",
+            trigger: `.o_billing_payment_done .o_billing_payment_amount:contains(${amount})`,
+            timeout: 20000,
+        },
+        {
+            content: "and the payment reference",
+            trigger: ".o_billing_payment_done .o_billing_payment_reference:not(:empty)",
+        },
+        {
+            content: "and the new balance of the account",
+            trigger: ".o_billing_payment_done .o_billing_payment_balance:not(:empty)",
+        },
+    ];
+}
+
+function submitAndLand(amount) {
     return [
         {
             content: "Pay",
@@ -39,11 +58,7 @@ function submitAndLand() {
             run: "click",
             expectUnloadPage: true,
         },
-        {
-            content: "Back on the invoice once the payment is processed",
-            trigger: ".o_portal_sidebar",
-            timeout: 20000,
-        },
+        ...landOnPayment(amount),
     ];
 }
 
@@ -55,7 +70,11 @@ registry.category("web_tour.tours").add("finnsys_portal_pay_saved_card_tour", {
             trigger: 'input[name="o_payment_radio"][data-payment-option-type="token"]',
             run: "click",
         },
-        ...submitAndLand(),
+        ...submitAndLand("40.00"),
+        {
+            content: "The invoice is partly paid",
+            trigger: ".o_billing_payment_invoices .o_billing_status:contains(Partly paid)",
+        },
     ],
 });
 
@@ -72,7 +91,7 @@ registry.category("web_tour.tours").add("finnsys_portal_pay_new_card_tour", {
             trigger: "input#customer_input",
             run: "edit 4111111111111111",
         },
-        ...submitAndLand(),
+        ...submitAndLand("100.00"),
     ],
 });
 
@@ -105,11 +124,7 @@ function surchargeDialog(button) {
 registry.category("web_tour.tours").add("finnsys_portal_surcharge_accept_tour", {
     steps: () => [
         ...surchargeDialog("Accept and Continue"),
-        {
-            content: "Back on the invoice once the payment is processed",
-            trigger: ".o_portal_sidebar",
-            timeout: 20000,
-        },
+        ...landOnPayment("41.30"),
     ],
 });
 
@@ -152,11 +167,110 @@ registry.category("web_tour.tours").add("finnsys_portal_topup_tour", {
             trigger: 'input[name="o_payment_radio"][data-payment-option-type="token"]',
             run: "click",
         },
-        ...submitAndLand().slice(0, 1),
+        ...submitAndLand("150.00"),
+    ],
+});
+
+function chooseTwoInvoices() {
+    return [
         {
-            content: "Back on the dashboard",
-            trigger: ".o_billing_dashboard",
-            timeout: 20000,
+            content: "Select all the open invoices of the page",
+            trigger: "input.o_billing_select_all",
+            run: "click",
+        },
+        {
+            content: "Leave out the invoice of 30.00",
+            trigger: ".o_billing_invoice_table tr:contains(30.00) input.o_billing_select:checked",
+            run: "click",
+        },
+        {
+            content: "Pay the two selected invoices",
+            trigger: "button.o_billing_pay_selected:not(:disabled)",
+            run: "click",
+            expectUnloadPage: true,
+        },
+        {
+            content: "The pay page lists both invoices and their total",
+            trigger: ".o_billing_pay_invoices .o_billing_pay_total:contains(150.00)",
+        },
+        {
+            content: "Accept the terms",
+            trigger: "input#billing_pay_terms",
+            run: "click",
+        },
+        {
+            content: "Continue to the payment form",
+            trigger: "button.o_billing_pay_continue",
+            run: "click",
+            expectUnloadPage: true,
+        },
+        {
+            content: "Choose the saved card",
+            trigger: 'input[name="o_payment_radio"][data-payment-option-type="token"]',
+            run: "click",
+        },
+    ];
+}
+
+registry.category("web_tour.tours").add("finnsys_portal_multi_pay_tour", {
+    steps: () => [
+        ...chooseTwoInvoices(),
+        ...submitAndLand("150.00"),
+        {
+            content: "The new balance is what the third invoice still owes",
+            trigger: ".o_billing_payment_done .o_billing_payment_balance:contains(30.00)",
+        },
+        {
+            content: "Both invoices are paid or in progress",
+            trigger:
+                ".o_billing_payment_invoices:not(:has(.o_billing_status:contains(Open)))" +
+                ":not(:has(.o_billing_status:contains(Partly)))",
+        },
+    ],
+});
+
+registry.category("web_tour.tours").add("finnsys_portal_multi_pay_refused_tour", {
+    steps: () => [
+        ...chooseTwoInvoices(),
+        {
+            content: "Pay the same invoices from another tab",
+            trigger: "#o_payment_form",
+            async run() {
+                const form = document.querySelector("#o_payment_form");
+                const token = document.querySelector(
+                    'input[name="o_payment_radio"][data-payment-option-type="token"]'
+                );
+                await rpc(form.dataset.transactionRoute, {
+                    provider_id: parseInt(token.dataset.providerId),
+                    payment_method_id: null,
+                    token_id: parseInt(token.dataset.paymentOptionId),
+                    amount: parseFloat(form.dataset.amount),
+                    flow: "token",
+                    tokenization_requested: false,
+                    landing_route: "/my",
+                    is_validation: false,
+                    access_token: form.dataset.accessToken,
+                    csrf_token: odoo.csrf_token,
+                });
+            },
+        },
+        {
+            content: "Pay in this tab too",
+            trigger: 'button[name="o_payment_submit_button"]:not(:disabled)',
+            run: "click",
+        },
+        {
+            content: "The refusal is shown with its reason",
+            trigger: ".modal:contains(Payment processing failed):contains(already under way)",
+        },
+        {
+            content: "Close the message",
+            trigger: ".modal button:contains(Ok)",
+            run: "click",
+        },
+        {
+            content: "The customer can choose again",
+            trigger: 'button[name="o_payment_submit_button"]:not(:disabled)',
         },
     ],
 });

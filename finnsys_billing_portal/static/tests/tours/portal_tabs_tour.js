@@ -41,8 +41,10 @@ registry.category("web_tour.tours").add("finnsys_portal_edit_billing_info_tour",
             expectUnloadPage: true,
         },
         {
-            content: "Change the phone number",
-            trigger: "form input[name=phone]",
+            // Save is Odoo's address interaction: a click before it starts posts the form
+            // natively and the page never comes back to the dashboard.
+            content: "Change the phone number once the page's interactions have started",
+            trigger: "body[is-ready=true] form input[name=phone]",
             run: "edit +32 2 555 01 99",
         },
         {
