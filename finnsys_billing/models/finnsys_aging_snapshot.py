@@ -1,8 +1,13 @@
+import logging
 from datetime import timedelta
+
+from psycopg2.errors import SerializationFailure, UniqueViolation
 
 from odoo import api, fields, models
 from odoo.fields import Domain
-from odoo.tools import SQL
+from odoo.tools import SQL, mute_logger
+
+_logger = logging.getLogger(__name__)
 
 DSO_DAYS = 90
 
@@ -41,7 +46,8 @@ class FinnsysAgingSnapshot(models.Model):
 
     @api.model
     def _cron_take_snapshots(self):
-        """Snapshot every company not yet done today; safe to run twice (unique key).
+        """Snapshot every company not yet done today; safe to run twice at once: the unique
+        key lets one run take a company's snapshot, the other skips that company.
 
         Runs as superuser: the cron user need not be a member of every company."""
         snapshots = self.sudo()
@@ -49,12 +55,29 @@ class FinnsysAgingSnapshot(models.Model):
         done = snapshots.search(Domain("date", "=", today)).company_id
         todo = snapshots.env["res.company"].search(Domain("id", "not in", done.ids))
         for index, company in enumerate(todo, start=1):
-            snapshots._take_snapshot(company, today)
+            snapshots._take_snapshot_once(company, today)
             if not self.env["ir.cron"]._commit_progress(1, remaining=len(todo) - index):
                 break
 
     @api.model
+    def _take_snapshot_once(self, company, date):
+        """Take the snapshot unless another run took it since this one started."""
+        try:
+            with mute_logger("odoo.sql_db"), self.env.cr.savepoint():
+                return self._take_snapshot(company, date)
+        except (UniqueViolation, SerializationFailure):
+            _logger.info("Aging snapshot of company %s taken by another run", company.id)
+            return self.browse()
+
+    @api.model
     def _take_snapshot(self, company, date):
+        """Store the bucket totals of ``company`` at ``date``, with its DSO (days sales
+        outstanding)::
+
+            DSO = total receivable / credit sales of the last 90 days x 90
+
+        i.e. how many days of sales are still unpaid; credit sales are invoices minus credit
+        notes to customers over the window (:meth:`_sales_total`). 0 without sales."""
         aging = self.env["finnsys.aged.receivable"].with_context(allowed_company_ids=company.ids)
         report = aging._aging_report({"date_at": date, "company_ids": company.ids})
         currency = company.currency_id

@@ -9,6 +9,7 @@ from . import test_payment_receive
 from . import test_credit_issue
 from . import test_aged_receivable
 from . import test_aged_receivable_reports
+from . import test_aged_receivable_trend
 from . import test_reminders
 from . import test_reminders_concurrency
 from . import test_topup

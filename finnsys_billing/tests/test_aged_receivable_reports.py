@@ -44,6 +44,29 @@ class TestAgedReceivableReports(BillingCommon):
         self.assertEqual(items.move_line_id.move_id.amount_total, 1000.0)
         self.assertEqual(items.days_overdue, 95)
 
+    def test_screen_shows_bucket_shares_of_the_grand_total(self):
+        """Open 1250: 500 not yet 30 days old, 1000 at 95 days, 250 of unapplied payment."""
+        action = self.wizard.action_view()
+        aging = self.env["finnsys.aged.receivable"].with_user(self.billing_user)
+        aging = aging.with_context(**action["context"])
+        # The pivot's total row (and the list grouped by bucket): one share per bucket.
+        groups = aging.formatted_read_group([], ["bucket"], ["share:sum", "residual:sum"])
+        self.assertEqual(
+            {group["bucket"]: round(group["share:sum"], 2) for group in groups},
+            {"b1": 40.0, "b4": 80.0, "credit": -20.0},
+        )
+        # The grand total (pivot's total column, list footer): 100 %.
+        (total,) = aging.formatted_read_group([], [], ["share:sum", "residual:sum"])
+        self.assertAlmostEqual(total["share:sum"], 100.0)
+        self.assertEqual(total["residual:sum"], 1250.0)
+        # The same figures as the share line of the PDF and XLSX.
+        (printed,) = self.wizard._aging_report_with_headers()["totals"]
+        for group in groups:
+            self.assertAlmostEqual(group["share:sum"], printed["percent"][group["bucket"]])
+        views = aging.get_views([(False, "pivot"), (False, "list")])["views"]
+        self.assertIn('<field name="share" type="measure"/>', views["pivot"]["arch"])
+        self.assertIn('name="share"', views["list"]["arch"])
+
     def test_html_prints_totals_and_options(self):
         html = (
             self.env["ir.actions.report"]
