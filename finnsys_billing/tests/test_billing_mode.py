@@ -1,3 +1,4 @@
+from odoo import fields
 from odoo.exceptions import UserError
 from odoo.tests import Form, tagged
 
@@ -76,6 +77,19 @@ class TestBillingMode(BillingCommon):
         self._switch(customer, self.billing_manager, "prepaid", override=True)
         self.assertEqual(customer.billing_mode, "prepaid")
         self.assertIn("Manager override", customer.message_ids[0].body)
+
+    def test_switch_to_prepaid_refused_beyond_credit_limit(self):
+        customer = self._customer("Owing Co", "postpaid")
+        self._invoice(customer, 150, date=fields.Date.today())
+        customer.credit_limit = 100  # lowered after the invoice, which nothing is overdue on
+        self.assertFalse(customer.billing_overdue)
+        with self.assertRaises(UserError) as error:
+            self._switch(customer, self.billing_user, "prepaid")
+        self.assertIn("credit limit", str(error.exception))
+        self.assertEqual(customer.billing_mode, "postpaid")
+        self._switch(customer, self.billing_manager, "prepaid", override=True)
+        self.assertEqual(customer.billing_mode, "prepaid")
+        self.assertIn("below minus the credit limit", customer.message_ids[0].body)
 
     def test_direct_write_of_mode_refused_once_customer_has_entries(self):
         customer = self._customer("Direct Co", "postpaid")

@@ -1,5 +1,6 @@
 from odoo import api, fields, models
 from odoo.exceptions import UserError
+from odoo.tools import format_amount
 
 from ..models.res_company import BILLING_MODES
 
@@ -16,17 +17,40 @@ class FinnsysBillingModeSwitch(models.TransientModel):
     reason = fields.Text(required=True)
     currency_id = fields.Many2one(related="partner_id.currency_id")
     overdue = fields.Monetary(related="partner_id.billing_overdue")
+    prepaid_excess = fields.Monetary(
+        compute="_compute_prepaid_excess",
+        help="How far the balance would be below minus the credit limit once prepaid.",
+    )
     is_manager = fields.Boolean(
         default=lambda self: self.env.user.has_group("finnsys_billing.group_billing_manager")
     )
     manager_override = fields.Boolean(
-        help="Switch to prepaid although the customer has overdue invoices."
+        help="Switch to prepaid although the customer has overdue invoices, or owes more "
+        "than its credit limit allows a prepaid customer."
     )
 
     @api.depends("partner_id")
     def _compute_new_mode(self):
         for wizard in self:
             wizard.new_mode = "postpaid" if wizard.current_mode == "prepaid" else "prepaid"
+
+    @api.depends("partner_id")
+    def _compute_prepaid_excess(self):
+        for wizard in self:
+            wizard.prepaid_excess = wizard._prepaid_excess(wizard.partner_id.commercial_partner_id)
+
+    def _prepaid_excess(self, partner):
+        """What the customer owes beyond its credit limit: a prepaid customer's balance may
+        not be below minus the limit, so switching it as it is would block it at once."""
+        company = self.env.company
+        if not partner or not (
+            company.account_use_credit_limit and company.billing_credit_policy == "block"
+        ):
+            return 0.0
+        excess = partner.currency_id.round(
+            partner.billing_receivable - partner.billing_credit_limit
+        )
+        return max(excess, 0.0)
 
     def action_switch(self):
         self.ensure_one()
@@ -40,6 +64,7 @@ class FinnsysBillingModeSwitch(models.TransientModel):
                 )
             )
         override = self._check_overdue(partner)
+        limit_override = self._check_credit_limit(partner)
         old_label = dict(BILLING_MODES)[partner.billing_mode or "postpaid"]
         # Billing users may switch modes without being contact managers: access to this
         # wizard is the permission, and the checks above have run.
@@ -53,6 +78,10 @@ class FinnsysBillingModeSwitch(models.TransientModel):
         )
         if override:
             body += " " + self.env._("(Manager override: the customer has overdue invoices.)")
+        if limit_override:
+            body += " " + self.env._(
+                "(Manager override: the balance is below minus the credit limit.)"
+            )
         partner.sudo().message_post(body=body, author_id=self.env.user.partner_id.id)
         return {"type": "ir.actions.act_window_close"}
 
@@ -72,5 +101,26 @@ class FinnsysBillingModeSwitch(models.TransientModel):
                 "they are paid, unless a billing manager overrides.",
                 partner=partner.display_name,
                 amount=partner.billing_overdue,
+            )
+        )
+
+    def _check_credit_limit(self, partner):
+        """Return True when a manager overrides the credit limit; raise when nobody may."""
+        if self.new_mode != "prepaid":
+            return False
+        excess = self._prepaid_excess(partner)
+        if partner.currency_id.is_zero(excess):
+            return False
+        if self.manager_override and self.env.user.has_group(
+            "finnsys_billing.group_billing_manager"
+        ):
+            return True
+        raise UserError(
+            self.env._(
+                "%(partner)s owes %(excess)s more than its credit limit (%(limit)s) allows a "
+                "prepaid customer: record a payment first, or a billing manager overrides.",
+                partner=partner.display_name,
+                excess=format_amount(self.env, excess, partner.currency_id),
+                limit=format_amount(self.env, partner.billing_credit_limit, partner.currency_id),
             )
         )
