@@ -19,6 +19,15 @@ class TestBillingMode(BillingCommon):
             wizard_form.manager_override = True
         return wizard_form.save().action_switch()
 
+    def test_switch_created_in_code_proposes_the_other_mode(self):
+        customer = self._customer("Scripted Co", "prepaid")
+        wizard = self.env["finnsys.billing.mode.switch"].create(
+            {"partner_id": customer.id, "reason": "Moved to invoicing on terms"}
+        )
+        self.assertEqual(wizard.new_mode, "postpaid")
+        wizard.action_switch()
+        self.assertEqual(customer.billing_mode, "postpaid")
+
     def test_new_customer_takes_company_default_mode(self):
         self.env.company.billing_default_mode = "prepaid"
         with Form(self.env["res.partner"]) as partner_form:

@@ -12,7 +12,12 @@ class FinnsysBillingModeSwitch(models.TransientModel):
     partner_id = fields.Many2one("res.partner", string="Customer", required=True)
     current_mode = fields.Selection(related="partner_id.billing_mode")
     new_mode = fields.Selection(
-        BILLING_MODES, required=True, compute="_compute_new_mode", store=True, readonly=False
+        BILLING_MODES,
+        required=True,
+        compute="_compute_new_mode",
+        store=True,
+        readonly=False,
+        precompute=True,
     )
     reason = fields.Text(required=True)
     currency_id = fields.Many2one(related="partner_id.currency_id")
