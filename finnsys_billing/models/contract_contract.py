@@ -6,6 +6,7 @@ from psycopg2.errors import SerializationFailure
 from odoo import Command, api, fields, models
 from odoo.exceptions import RedirectWarning, UserError, ValidationError
 from odoo.fields import Domain
+from odoo.tools import SQL
 
 SUBSCRIPTION_STATES = [
     ("draft", "Draft"),
@@ -315,9 +316,13 @@ class ContractContract(models.Model):
         """Charge draft token transactions of subscription invoices and reconcile the payments.
 
         A draft transaction met again after a crash is sent again as the same transaction
-        (same reference), never as a new one.
+        (same reference), never as a new one. Each is locked first: a run that starts while
+        another is charging (the first step of the cron charges what is left in draft)
+        leaves that run's transactions to it.
         """
-        for tx in transactions.sudo().filtered(lambda t: t.state == "draft"):
+        for tx in transactions.sudo():
+            if not self._finnsys_lock_draft(tx):
+                continue
             try:
                 with self.env.cr.savepoint():
                     tx._charge_with_token()
@@ -325,6 +330,27 @@ class ContractContract(models.Model):
                 tx._set_error(str(error))
             if tx.state == "done" and not tx.is_post_processed:
                 tx._post_process()
+
+    @api.model
+    def _finnsys_lock_draft(self, tx):
+        """Lock ``tx`` if it is still draft and no other run holds it. A row changed by a run
+        that committed after this transaction's snapshot counts as taken (REPEATABLE READ)."""
+        tx.flush_recordset()
+        try:
+            with self.env.cr.savepoint(flush=False):
+                self.env.cr.execute(
+                    SQL(
+                        "SELECT id FROM payment_transaction WHERE id = %s AND state = 'draft' "
+                        "FOR NO KEY UPDATE SKIP LOCKED",
+                        tx.id,
+                    ),
+                    log_exceptions=False,
+                )
+                locked = bool(self.env.cr.fetchone())
+        except SerializationFailure:
+            return False
+        tx.invalidate_recordset()
+        return locked and tx.state == "draft"
 
     @api.model
     def _finnsys_pending_transactions(self, invoices=None):

@@ -4,6 +4,7 @@ from collections import Counter, defaultdict
 from psycopg2.errors import SerializationFailure, UniqueViolation
 
 from odoo import api, fields, models
+from odoo.exceptions import UserError
 from odoo.fields import Command
 from odoo.tools import SQL
 
@@ -377,14 +378,10 @@ class FinnsysReminderLog(models.Model):
         :return: {invoice id: ir.attachment}
         """
         report = self.env.ref("account.account_invoices")
-        Report = self.env["ir.actions.report"]
         missing = invoices.filtered(lambda m: not m.invoice_pdf_report_id)
         values = []
         for company, moves in missing.grouped("company_id").items():
-            content, report_type = Report.with_company(company)._pre_render_qweb_pdf(
-                report.report_name, res_ids=moves.ids
-            )
-            content_by_id = Report._get_splitted_report(report.report_name, content, report_type)
+            content_by_id = self._reminder_render_pdfs(report, company, moves)
             values += [
                 {
                     "name": move._get_invoice_report_filename(report=report),
@@ -401,3 +398,30 @@ class FinnsysReminderLog(models.Model):
             self.env["ir.attachment"].sudo().create(values)
             invoices.invalidate_recordset(["invoice_pdf_report_id", "invoice_pdf_report_file"])
         return {invoice.id: invoice.invoice_pdf_report_id for invoice in invoices}
+
+    @api.model
+    def _reminder_render_pdfs(self, report, company, moves):
+        """{invoice id: PDF content}, rendered in one go when wkhtmltopdf can.
+
+        When wkhtmltopdf exits with code 1 (it could not load the styles from ``report.url``
+        or ``web.base.url``, as a cron server behind a proxy often cannot, or it lacks the
+        patched Qt), Odoo refuses a PDF of several documents but only warns for one: the
+        invoices are then rendered one by one, or the run would fail and send no reminder.
+        """
+        Report = self.env["ir.actions.report"].with_company(company)
+        try:
+            content, report_type = Report._pre_render_qweb_pdf(
+                report.report_name, res_ids=moves.ids
+            )
+        except UserError:
+            if len(moves) == 1:
+                raise
+            _logger.warning(
+                "Payment reminders: wkhtmltopdf failed on %s invoices, rendering them one by one",
+                len(moves),
+            )
+            content_by_id = {}
+            for move in moves:
+                content_by_id.update(self._reminder_render_pdfs(report, company, move))
+            return content_by_id
+        return Report._get_splitted_report(report.report_name, content, report_type)

@@ -47,7 +47,10 @@ class FinnsysSubscriptionPeriod(models.Model):
                 contract.company_id.id,
                 self.env.uid,
                 self.env.uid,
-            )
+            ),
+            # A claim racing another run's fails with a serialization error that the cron
+            # retries: expected, not an error to log.
+            log_exceptions=False,
         )
         row = self.env.cr.fetchone()
         return self.browse(row[0]) if row else self.browse()
