@@ -50,5 +50,6 @@
         "demo/res_partner_demo.xml",
         "demo/account_move_demo.xml",
         "demo/contract_demo.xml",
+        "demo/finnsys_aging_snapshot_demo.xml",
     ],
 }

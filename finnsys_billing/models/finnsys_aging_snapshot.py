@@ -60,6 +60,24 @@ class FinnsysAgingSnapshot(models.Model):
                 break
 
     @api.model
+    def _backfill_snapshots(self, weeks=12):
+        """Take the weekly snapshots of the last ``weeks`` weeks that are missing, as of each
+        past week's date: aged as of a past date, the report shows what was open then, so a
+        new installation (or the demo) has a trend to chart from its first day."""
+        snapshots = self.sudo()
+        today = fields.Date.context_today(self)
+        dates = [today - timedelta(weeks=n) for n in range(weeks, 0, -1)]
+        taken = set(
+            snapshots.search(Domain("date", "in", dates)).mapped(
+                lambda snapshot: (snapshot.date, snapshot.company_id.id)
+            )
+        )
+        for company in snapshots.env["res.company"].search([]):
+            for date in dates:
+                if (date, company.id) not in taken:
+                    snapshots._take_snapshot_once(company, date)
+
+    @api.model
     def _take_snapshot_once(self, company, date):
         """Take the snapshot unless another run took it since this one started."""
         try:

@@ -68,6 +68,30 @@ class TestReceivablesTrend(BillingCommon):
             },
         )
 
+    def test_backfill_takes_the_missing_past_weeks_as_of_their_dates(self):
+        self._run_cron_on("2026-04-10")
+        with freeze_time("2026-04-10"):
+            self.env["finnsys.aging.snapshot"]._backfill_snapshots(weeks=6)
+            self.env["finnsys.aging.snapshot"]._backfill_snapshots(weeks=6)  # nothing twice
+        trend = self._trend()
+        self.assertEqual(
+            sorted(trend),
+            [
+                "2026-02-27",
+                "2026-03-06",
+                "2026-03-13",
+                "2026-03-20",
+                "2026-03-27",
+                "2026-04-03",
+                "2026-04-10",
+            ],
+        )
+        # 27 Feb: both invoices open, nothing received yet; 13 Mar: the 300 of 10 Mar is in.
+        self.assertEqual(trend["2026-02-27"][:2], (1500.0, 1500.0))
+        self.assertEqual(trend["2026-03-13"][:2], (1200.0, 1200.0))
+        # 13 Mar: the 900 of 5 Jan is 67 days overdue, the 600 of 20 Feb 21 days.
+        self.assertEqual(self._buckets("2026-03-13"), {"b3": 900.0, "b1": 600.0, "credit": -300.0})
+
     def test_trend_screen_is_in_billing_reporting(self):
         menu = self.env.ref("finnsys_billing.menu_billing_aging_snapshot")
         self.assertEqual(menu.parent_id, self.env.ref("finnsys_billing.menu_billing_reporting"))
