@@ -1,3 +1,4 @@
+import html
 import re
 
 from odoo import Command
@@ -89,6 +90,9 @@ class TestPortalMultiPay(BillingPortalCommon):
         self.assertNotIn(f'data-invoice="{self.third.name}"', response.text)
         self.assertIn("150.00", response.text)
         self.assertIn("paid in full", response.text)
+        breadcrumbs = re.search(r'<ol class="o_portal_submenu.*?</ol>', response.text, re.S)
+        trail = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", breadcrumbs.group(0))).split())
+        self.assertEqual(trail, "Invoices & Bills Pay", "no single invoice named")
 
     def test_terms_lead_to_the_payment_form_for_the_total(self):
         data = {
