@@ -7,6 +7,8 @@ assert on time. Run them with ``python3 benchmarks/<name>.py`` from the reposito
 import argparse
 import contextlib
 import os
+import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -62,6 +64,26 @@ def bench_database(server, name, modules=("finnsys_billing",)):
             _server_args(),
             finnsys.STATE_DIR / f"bench-{name}.log",
         )
+        yield database
+    finally:
+        close_environment(database)
+        finnsys.drop_database(server, database)
+
+
+@contextlib.contextmanager
+def copy_database(server, source, name):
+    """Yield the name of a copy of ``source`` (nobody may be connected to it); dropped at the
+    end. PostgreSQL copies the files: far faster than building the same data twice."""
+    database = f"{os.environ.get('FINNSYS_BENCH_PREFIX', 'finnsys_bench')}_{name}_{os.getpid()}"
+    finnsys.drop_database(server, database)
+    command = [server.tool("createdb"), "-T", source, database]
+    result = subprocess.run(command, capture_output=True, text=True, env=server.env())
+    if result.returncode != 0:
+        raise finnsys.CliError(f"createdb -T {source} failed: {finnsys.last_line(result.stderr)}")
+    filestore = finnsys.DATA_DIR / "filestore"
+    if (filestore / source).is_dir():
+        shutil.copytree(filestore / source, filestore / database)
+    try:
         yield database
     finally:
         close_environment(database)
