@@ -87,6 +87,23 @@ class BillingPortalCommon(HttpCase):
         start = page.text.index(marker) + len(marker)
         return page.text[start : page.text.index('"', start)]
 
+    def _token_payment_params(self, amount, access_token, csrf_token, **params):
+        """What Odoo's payment form posts to a transaction route to pay ``amount`` with the
+        saved card ``self.token``; ``params`` override or add keys."""
+        return {
+            "access_token": access_token,
+            "amount": amount,
+            "provider_id": self.provider.id,
+            "payment_method_id": self.card.id,
+            "token_id": self.token.id,
+            "flow": "token",
+            "tokenization_requested": False,
+            "landing_route": "/my/invoices",
+            "is_validation": False,
+            "csrf_token": csrf_token,
+            **params,
+        }
+
     def _jsonrpc(self, url, params):
         """Call a JSON-RPC route as Odoo's ``rpc()`` does; the HTTP response."""
         return self.url_open(

@@ -58,20 +58,12 @@ class TestPortalMultiPay(BillingPortalCommon):
         return self.url_open(f"/my/invoices/pay?{query}", allow_redirects=False)
 
     def _rpc(self, ids, amount=150.0, access_token=None, csrf=True, **params):
-        csrf_token = self._csrf(f"/my/invoices/{self.first.id}/pay") if csrf else None
-        params = {
-            "access_token": access_token or terms_token(self.env, self.pair, 150.0),
-            "amount": amount,
-            "provider_id": self.provider.id,
-            "payment_method_id": self.card.id,
-            "token_id": self.token.id,
-            "flow": "token",
-            "tokenization_requested": False,
-            "landing_route": "/my/invoices",
-            "is_validation": False,
-            "csrf_token": csrf_token,
-            **params,
-        }
+        csrf_token = params.pop("csrf_token", None)
+        if csrf and not csrf_token:
+            csrf_token = self._csrf(f"/my/invoices/{self.first.id}/pay")
+        params = self._token_payment_params(
+            amount, access_token or terms_token(self.env, self.pair, 150.0), csrf_token, **params
+        )
         return self._jsonrpc(f"/my/invoices/pay/{ids}/transaction", params)
 
     def test_open_tab_offers_to_pay_the_selected_invoices(self):

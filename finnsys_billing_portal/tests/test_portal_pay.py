@@ -40,19 +40,9 @@ class TestPortalPayBadInput(BillingPortalCommon):
 
     def _rpc(self, invoice, amount, access_token=None, csrf=True, **params):
         csrf_token = self._csrf(f"/my/invoices/{self.invoice.id}/pay") if csrf else None
-        params = {
-            "access_token": access_token or terms_token(self.env, invoice, amount),
-            "amount": amount,
-            "provider_id": self.provider.id,
-            "payment_method_id": self.card.id,
-            "token_id": self.token.id,
-            "flow": "token",
-            "tokenization_requested": False,
-            "landing_route": "/my/invoices",
-            "is_validation": False,
-            "csrf_token": csrf_token,
-            **params,
-        }
+        params = self._token_payment_params(
+            amount, access_token or terms_token(self.env, invoice, amount), csrf_token, **params
+        )
         return self._jsonrpc(f"/invoice/transaction/{invoice.id}", params)
 
     def test_bad_amounts_are_refused_with_a_message(self):

@@ -262,19 +262,8 @@ class TestIdorSweep(ReliabilityPortalCase):
             self._call(self._assert_denied, "JSON", url, "B's invoice, signed", params=params)
 
     def _payment_params(self, amount, access_token, **params):
-        return {
-            "access_token": access_token,
-            "amount": amount,
-            "provider_id": self.provider.id,
-            "payment_method_id": self.card.id,
-            "token_id": self.token.id,
-            "flow": "token",
-            "tokenization_requested": False,
-            "landing_route": "/my/invoices",
-            "is_validation": False,
-            "csrf_token": self._csrf_for("pp_user"),
-            **params,
-        }
+        csrf_token = params.pop("csrf_token", None) or self._csrf_for("pp_user")
+        return self._token_payment_params(amount, access_token, csrf_token, **params)
 
     def _probe_surcharge(self, rule):
         signed = terms_token(self.env, self.b_invoice, 4817.39)

@@ -55,19 +55,7 @@ class TamperingCase(ReliabilityPortalCase):
         return self._csrf(f"/my/invoices/{self.invoice.id}/pay")
 
     def _payment_params(self, amount, access_token, **params):
-        values = {
-            "access_token": access_token,
-            "amount": amount,
-            "provider_id": self.provider.id,
-            "payment_method_id": self.card.id,
-            "token_id": self.token.id,
-            "flow": "token",
-            "tokenization_requested": False,
-            "landing_route": "/my/invoices",
-            "is_validation": False,
-            "csrf_token": self._csrf_token(),
-            **params,
-        }
+        values = self._token_payment_params(amount, access_token, self._csrf_token(), **params)
         if amount is MISSING:
             del values["amount"]
         if access_token is None:
