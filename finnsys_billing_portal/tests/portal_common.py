@@ -79,6 +79,24 @@ class BillingPortalCommon(HttpCase):
         )
         return wizard._create_payments()
 
+    @classmethod
+    def _card_surcharge_rule(cls, code, **values):
+        """A card surcharge of 2.5 % + 0.30, booked on a new income account ``code``;
+        ``values`` add or change the rule's fields (a cap, excluded countries...)."""
+        income = cls.env["account.account"].create(
+            {"name": "Payment surcharges", "code": code, "account_type": "income"}
+        )
+        return cls.env["finnsys.surcharge.rule"].create(
+            {
+                "name": "Cards",
+                "payment_method_ids": [Command.set(cls.card.ids)],
+                "percent": 2.5,
+                "fixed_amount": 0.30,
+                "income_account_id": income.id,
+                **values,
+            }
+        )
+
     def _csrf(self, url):
         """The CSRF token of the form on ``url``, as a browser would post it."""
         page = self.url_open(url)

@@ -11,20 +11,12 @@ class TestPortalSurcharge(BillingPortalCommon):
     def setUpClass(cls):
         super().setUpClass()
         cls.customer.country_id = cls.env.ref("base.be")
-        cls.income = cls.env["account.account"].create(
-            {"name": "Payment surcharges", "code": "707707", "account_type": "income"}
+        cls.rule = cls._card_surcharge_rule(
+            "707707",
+            cap_amount=5.0,
+            excluded_country_ids=[Command.set(cls.env.ref("base.nl").ids)],
         )
-        cls.rule = cls.env["finnsys.surcharge.rule"].create(
-            {
-                "name": "Cards",
-                "payment_method_ids": [Command.set(cls.card.ids)],
-                "percent": 2.5,
-                "fixed_amount": 0.30,
-                "cap_amount": 5.0,
-                "excluded_country_ids": [Command.set(cls.env.ref("base.nl").ids)],
-                "income_account_id": cls.income.id,
-            }
-        )
+        cls.income = cls.rule.income_account_id
         cls.invoice = cls._post_invoice(cls.customer, 100.0)
 
     def _rpc(self, amount, **params):

@@ -16,18 +16,8 @@ class TestSurchargeRefund(BillingFiguresMixin, BillingPortalCommon):
     def setUpClass(cls):
         super().setUpClass()
         cls.customer.country_id = cls.env.ref("base.be")
-        cls.income = cls.env["account.account"].create(
-            {"name": "Payment surcharges", "code": "707708", "account_type": "income"}
-        )
-        cls.rule = cls.env["finnsys.surcharge.rule"].create(
-            {
-                "name": "Cards",
-                "payment_method_ids": [Command.set(cls.card.ids)],
-                "percent": 2.5,
-                "fixed_amount": 0.30,
-                "income_account_id": cls.income.id,
-            }
-        )
+        cls.rule = cls._card_surcharge_rule("707708")
+        cls.income = cls.rule.income_account_id
         cls.invoice = cls._post_invoice(cls.customer, 50.0)
         cls.receivable = cls.invoice.line_ids.filtered(
             lambda line: line.account_id.account_type == "asset_receivable"

@@ -164,18 +164,7 @@ class TestSurchargeNotificationIdempotency(NotificationCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        income = cls.env["account.account"].create(
-            {"name": "Surcharges (idempotency)", "code": "707727", "account_type": "income"}
-        )
-        cls.rule = cls.env["finnsys.surcharge.rule"].create(
-            {
-                "name": "Cards",
-                "payment_method_ids": [Command.set(cls.card.ids)],
-                "percent": 2.5,
-                "fixed_amount": 0.30,
-                "income_account_id": income.id,
-            }
-        )
+        cls.rule = cls._card_surcharge_rule("707727")
 
     def _surcharged_tx(self):
         self.authenticate("pp_user", "pp_user")

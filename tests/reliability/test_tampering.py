@@ -16,7 +16,6 @@ from reliability_common import (
     finnsys_rules,
 )
 
-from odoo import Command
 from odoo.tests import tagged
 
 from odoo.addons.finnsys_billing_portal.controllers.portal import terms_token, topup_token
@@ -235,19 +234,7 @@ class TestSurchargeTampering(TamperingCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.customer.country_id = cls.env.ref("base.be")
-        income = cls.env["account.account"].create(
-            {"name": "Surcharges (tampering)", "code": "707717", "account_type": "income"}
-        )
-        cls.rule = cls.env["finnsys.surcharge.rule"].create(
-            {
-                "name": "Cards",
-                "payment_method_ids": [Command.set(cls.card.ids)],
-                "percent": 2.5,
-                "fixed_amount": 0.30,
-                "cap_amount": 5.0,
-                "income_account_id": income.id,
-            }
-        )
+        cls.rule = cls._card_surcharge_rule("707717", cap_amount=5.0)
 
     def _signed(self, amount, **params):
         return self._payment_params(amount, terms_token(self.env, self.invoice, amount), **params)
