@@ -59,11 +59,15 @@ class AccountMove(models.Model):
         )
         if not credit_notes:
             return
+        credited = credit_notes.reversed_entry_id
         consents = (
             self.env["finnsys.surcharge.consent"]
             .sudo()
             .search(
-                Domain("invoice_id", "in", credit_notes.reversed_entry_id.ids)
+                (
+                    Domain("invoice_id", "in", credited.ids)
+                    | Domain("transaction_id.invoice_ids", "in", credited.ids)
+                )
                 & Domain("state", "=", "accepted")
                 & Domain("surcharge_move_id.state", "=", "posted")
             )
@@ -71,11 +75,13 @@ class AccountMove(models.Model):
         if not consents:
             return
         self._finnsys_lock_surcharges(consents.surcharge_move_id)
-        by_invoice = consents.grouped("invoice_id")
         for credit_note in credit_notes.sudo():
             done = credit_note.finnsys_surcharge_refund_ids.reversed_entry_id
-            for consent in by_invoice.get(credit_note.reversed_entry_id, consents.browse()):
-                if consent.surcharge_move_id in done:
+            for consent in consents:
+                if (
+                    credit_note.reversed_entry_id not in consent._finnsys_surcharged_invoices()
+                    or consent.surcharge_move_id in done
+                ):
                     continue
                 amount = credit_note._finnsys_surcharge_refund_amount(consent)
                 if consent.currency_id.compare_amounts(amount, 0.0) > 0:
@@ -98,9 +104,10 @@ class AccountMove(models.Model):
     def _finnsys_surcharge_refund_amount(self, consent):
         """What this credit note refunds of the surcharge of ``consent``.
 
-        The surcharge refunded over all credit notes of the invoice follows the share of the
-        invoice they credit together, rounded once, so partial credit notes that add up to the
-        invoice refund exactly the surcharge, and never more than it.
+        The surcharge refunded over all credit notes of the invoices it was paid on follows
+        the share of those invoices they credit together, rounded once, so partial credit
+        notes that add up to the invoices refund exactly the surcharge, and never more than it.
+        Invoices paid together share one surcharge: crediting one of them refunds its part.
         """
         currency = consent.currency_id
         refunds = consent.surcharge_move_id.reversal_move_ids.filtered(
@@ -108,16 +115,19 @@ class AccountMove(models.Model):
         )
         refunded = sum(refunds.mapped("amount_total"))
         credited = refunds.finnsys_surcharge_credit_note_id | self
-        share = min(1.0, credited._finnsys_share_of(consent.invoice_id))
+        share = min(1.0, credited._finnsys_share_of(consent._finnsys_surcharged_invoices()))
         return currency.round(currency.round(consent.surcharge * share) - refunded)
 
-    def _finnsys_share_of(self, invoice):
-        """The part of ``invoice`` these credit notes credit together (1.0: all of it)."""
-        if all(move.currency_id == invoice.currency_id for move in self):
-            credited, total = sum(self.mapped("amount_total")), invoice.amount_total
+    def _finnsys_share_of(self, invoices):
+        """The part of ``invoices`` these credit notes credit together (1.0: all of them)."""
+        if (
+            all(move.currency_id == invoices.currency_id for move in self)
+            and len(invoices.currency_id) == 1
+        ):
+            credited, total = sum(self.mapped("amount_total")), sum(invoices.mapped("amount_total"))
         else:
             credited = -sum(self.mapped("amount_total_signed"))
-            total = invoice.amount_total_signed
+            total = sum(invoices.mapped("amount_total_signed"))
         return credited / total if total else 0.0
 
     def _finnsys_book_surcharge_refund(self, consent, amount):

@@ -36,3 +36,10 @@ class FinnsysSurchargeConsent(models.Model):
     at = fields.Datetime(
         string="Time", required=True, readonly=True, default=lambda self: fields.Datetime.now()
     )
+
+    def _finnsys_surcharged_invoices(self):
+        """The invoices this surcharge was paid on: every invoice of its transaction (several
+        when the customer paid them together), else the consent's invoice."""
+        self.ensure_one()
+        invoices = self.transaction_id.invoice_ids.filtered(lambda m: m.move_type == "out_invoice")
+        return (invoices - self.surcharge_move_id) or self.invoice_id

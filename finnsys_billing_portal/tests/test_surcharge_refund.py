@@ -2,6 +2,7 @@ from odoo import Command
 from odoo.tests import tagged
 
 from odoo.addons.finnsys_billing.tests.common import BillingFiguresMixin
+from odoo.addons.finnsys_billing_portal.controllers.portal import terms_token
 
 from . import test_portal_pay
 from .portal_common import BillingPortalCommon
@@ -163,3 +164,28 @@ class TestSurchargeRefund(BillingFiguresMixin, BillingPortalCommon):
         self._assert_figures(self.customer, credit, -credit, 0.0, credit)
         self._credit_note(self.invoice, 35.0)
         self._assert_figures(self.customer, 51.55, -51.55, 0.0, 51.55)
+
+    def test_invoices_paid_together_each_refund_their_part_of_the_surcharge(self):
+        small = self._post_invoice(self.customer, 10.0)
+        large = self._post_invoice(self.customer, 990.0)
+        both = small | large
+        self.authenticate("pp_user", "pp_user")
+        params = self._token_payment_params(
+            1000.0,
+            terms_token(self.env, both, 1000.0),
+            self._csrf(f"/my/invoices/{small.id}/pay"),
+            surcharge=25.30,  # 2.5 % of 1,000 + 0.30
+        )
+        ids = ",".join(str(invoice_id) for invoice_id in sorted(both.ids))
+        reply = self._jsonrpc(f"/my/invoices/pay/{ids}/transaction", params)
+        self.assertEqual(reply.status_code, 200, reply.text[:300])
+        tx = self.env["payment.transaction"].search([("invoice_ids", "in", small.ids)])
+        tx._post_process()
+        self.assertEqual(set(both.mapped("payment_state")), {"paid"})
+        surcharge_move = tx.finnsys_surcharge_consent_id.surcharge_move_id
+        self.assertEqual(surcharge_move.amount_total, 25.30)
+        # The 10 is 1 % of what the surcharge was paid on: 0.253, rounded.
+        self.assertEqual(self._credit_note(small).finnsys_surcharge_refund_ids.amount_total, 0.25)
+        # The 990 refunds the rest, so both add up to the surcharge.
+        self.assertEqual(self._credit_note(large).finnsys_surcharge_refund_ids.amount_total, 25.05)
+        self.assertEqual(sum(self._surcharge_refunds(surcharge_move).mapped("amount_total")), 25.30)
