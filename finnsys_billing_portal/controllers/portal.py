@@ -589,6 +589,7 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
             return super().overdue_invoices_transaction(payment_reference, **kwargs)
         with self._billing_json_refusals():
             self._billing_check_csrf(kwargs)
+            customer._billing_lock()  # a second payment at once waits, then sees this one
             overdue = (
                 request.env["account.move"]
                 .sudo()
@@ -601,6 +602,13 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
             )
             if not overdue:
                 raise UserError(request.env._("You have no overdue invoice to pay."))
+            if overdue.filtered_domain(self._billing_running_domain()):
+                raise UserError(
+                    request.env._(
+                        "A payment of one of your overdue invoices is under way: pay the others"
+                        " from the Open tab of your invoices."
+                    )
+                )
             currency = overdue.currency_id
             if len(currency) != 1:
                 raise UserError(
@@ -615,7 +623,19 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
                     )
                 )
             kwargs["amount"] = total
-            self._billing_payment_method(kwargs)
+            method = self._billing_payment_method(kwargs)
+            Rule = request.env["finnsys.surcharge.rule"].sudo()
+            country = customer.country_id
+            rules = Rule.union(*(Rule._find(c, method, country) for c in overdue.company_id))
+            if any(rule._compute_surcharge(total, currency) for rule in rules):
+                # This page has no surcharge consent: the Open tab shows and books it.
+                raise UserError(
+                    request.env._(
+                        "Paying with %(method)s carries a surcharge: pay your overdue invoices"
+                        " from the Open tab of your invoices, where it is shown before you pay.",
+                        method=method.name,
+                    )
+                )
             tx = self._billing_create_transaction(currency, overdue, payment_reference, kwargs)
             return tx._get_processing_values()
 

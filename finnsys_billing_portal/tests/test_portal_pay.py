@@ -108,21 +108,14 @@ class TestPortalPayBadInput(BillingPortalCommon):
         self._assert_refused(self._rpc(self.invoice, 10.0, csrf=False), 400, "session expired")
         self._assert_nothing_created()
 
-    def _rpc_overdue(self, amount, csrf=True, **params):
-        params = {
-            "payment_reference": "overdue",
-            "amount": amount,
-            "provider_id": self.provider.id,
-            "payment_method_id": self.card.id,
-            "token_id": self.token.id,
-            "flow": "token",
-            "tokenization_requested": False,
-            "landing_route": "/my/invoices",
-            "is_validation": False,
-            "csrf_token": self._csrf(f"/my/invoices/{self.invoice.id}/pay") if csrf else None,
-            **params,
-        }
-        return self._jsonrpc("/invoice/transaction/overdue", params)
+    def _rpc_overdue(self, amount, csrf=True, csrf_token=None, **params):
+        if csrf and not csrf_token:
+            csrf_token = self._csrf(f"/my/invoices/{self.invoice.id}/pay")
+        params = self._token_payment_params(amount, None, csrf_token, **params)
+        del params["access_token"]  # Odoo's overdue page has none
+        return self._jsonrpc(
+            "/invoice/transaction/overdue", {"payment_reference": "overdue", **params}
+        )
 
     def test_pay_all_overdue_charges_exactly_the_overdue_total(self):
         # The invoice of 100.00 due 2026-01-10 is the customer's only overdue one.
@@ -133,11 +126,23 @@ class TestPortalPayBadInput(BillingPortalCommon):
         self._assert_refused(self._rpc_overdue(100.0, token_id=self.other_token.id), 404)
         self._assert_nothing_created()
 
-        response = self._rpc_overdue(100.0)
+        csrf_token = self._csrf(f"/my/invoices/{self.invoice.id}/pay")
+        response = self._rpc_overdue(100.0, csrf_token=csrf_token)
         self.assertEqual(response.status_code, 200)
         self.assertNotIn("error", response.json(), response.text)
         tx = self.env["payment.transaction"].search([("invoice_ids", "=", self.invoice.id)])
         self.assertEqual(tx.amount, 100.0)
+        # Charged but not booked yet: paying the overdue invoices again is refused.
+        self._assert_refused(self._rpc_overdue(100.0, csrf_token=csrf_token), 400, "under way")
+        self.assertEqual(
+            self.env["payment.transaction"].search_count([("invoice_ids", "=", self.invoice.id)]),
+            1,
+        )
+
+    def test_pay_all_overdue_refuses_a_card_that_carries_a_surcharge(self):
+        self._card_surcharge_rule("707799")
+        self._assert_refused(self._rpc_overdue(100.0), 400, "surcharge")
+        self._assert_nothing_created()
 
     def test_partial_payment_with_saved_card_keeps_the_invoice_open(self):
         response = self._rpc(self.invoice, 40.0)
