@@ -1,3 +1,4 @@
+import threading
 import time
 from unittest.mock import patch
 
@@ -87,3 +88,19 @@ class TestCronTimeBudget(BillingCommon):
             ),
             CUSTOMERS,
         )
+
+    def test_a_job_after_a_long_one_has_only_what_is_left_of_the_pass(self):
+        # The cron thread has been busy for 100 s of its 120 s with another job of this pass.
+        thread = threading.current_thread()
+        saved = {name: getattr(thread, name, None) for name in ("type", "start_time")}
+        with freeze_time(DUE):  # the job runs on that day: its clock says so
+            thread.type, thread.start_time = "cron", time.time() - 100
+        try:
+            sent, queued_again = self._run_job(SlowClock(step=0.001))
+        finally:
+            for name, value in saved.items():
+                setattr(thread, name, value)
+        self.assertEqual(sent, 0, "no batch started past the budget")
+        self.assertTrue(queued_again)
+        sent, _queued_again = self._run_job(SlowClock(step=0.001))
+        self.assertEqual(sent, CUSTOMERS)
