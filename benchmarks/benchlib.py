@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -157,3 +158,22 @@ def cron_time_limit(seconds):
 
     config["limit_time_real_cron"] = seconds
     return seconds
+
+
+@contextlib.contextmanager
+def cron_callbacks(env, cron):
+    """Yield what the scheduled action ``cron`` does while the block runs: after it,
+    ``records`` are its callbacks (one committed ``ir.cron.progress`` each, ``done`` = items)
+    and ``longest`` the longest of them in seconds. The job runs in cursors of its own: they
+    are read from a fresh snapshot."""
+    Progress = env["ir.cron.progress"]
+    last = Progress.search([], order="id desc", limit=1).id or 0
+    env.cr.commit()
+    seen = types.SimpleNamespace(records=Progress.browse(), longest=0.0)
+    yield seen
+    env.cr.commit()
+    env.invalidate_all()
+    seen.records = Progress.search([("cron_id", "=", cron.id), ("id", ">", last)])
+    seen.longest = max(
+        ((p.write_date - p.create_date).total_seconds() for p in seen.records), default=0.0
+    )

@@ -16,7 +16,14 @@ import base64
 import datetime
 import time
 
-from benchlib import CRON_TIME_LIMIT, Meter, bench_environment, cron_time_limit, setup_company
+from benchlib import (
+    CRON_TIME_LIMIT,
+    Meter,
+    bench_environment,
+    cron_callbacks,
+    cron_time_limit,
+    setup_company,
+)
 
 from odoo.fields import Command, Domain
 
@@ -90,22 +97,14 @@ def run_reminders(env):
     progress record each, ``done`` = invoices), e-mails queued, and whether the job was queued
     again for the rest (it was not if the run finished inside the cron's time limit)."""
     cron = env.ref(CRON)
-    Progress = env["ir.cron.progress"]
-    last_progress = Progress.search([], order="id desc", limit=1).id or 0
     last_mail = env["mail.mail"].search([], order="id desc", limit=1).id or 0
     env["ir.cron.trigger"].search(Domain("cron_id", "=", cron.id)).unlink()
-    env.cr.commit()
-    with Meter() as meter:
+    with cron_callbacks(env, cron) as callbacks, Meter() as meter:
         cron.method_direct_trigger()
-    env.cr.commit()  # the job ran in its own cursors: read it from a fresh snapshot
-    env.invalidate_all()
-    callbacks = Progress.search(Domain("cron_id", "=", cron.id) & Domain("id", ">", last_progress))
-    meter.longest_batch = max(
-        ((p.write_date - p.create_date).total_seconds() for p in callbacks), default=0.0
-    )
+    meter.longest_batch = callbacks.longest
     counts = {
-        "invoices": sum(callbacks.mapped("done")),
-        "callbacks": len(callbacks),
+        "invoices": sum(callbacks.records.mapped("done")),
+        "callbacks": len(callbacks.records),
         "emails": env["mail.mail"].search_count(Domain("id", ">", last_mail)),
         "queued_again": bool(env["ir.cron.trigger"].search_count(Domain("cron_id", "=", cron.id))),
     }

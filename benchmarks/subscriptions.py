@@ -12,7 +12,14 @@ Figures (printed, never asserted):
 import argparse
 import math
 
-from benchlib import CRON_TIME_LIMIT, Meter, bench_environment, cron_time_limit, setup_company
+from benchlib import (
+    CRON_TIME_LIMIT,
+    Meter,
+    bench_environment,
+    cron_callbacks,
+    cron_time_limit,
+    setup_company,
+)
 
 from odoo.fields import Command, Domain
 
@@ -65,18 +72,11 @@ def make_subscriptions(env, plan, count, prefix):
 
 def run_cron_once(env, subscriptions):
     cron = env.ref(CRON)
-    Progress = env["ir.cron.progress"]
-    last_progress = Progress.search([], order="id desc", limit=1).id or 0
-    env.cr.commit()
-    with Meter() as meter:
+    with cron_callbacks(env, cron) as callbacks, Meter() as meter:
         cron.method_direct_trigger()
-    # The job ran in its own transaction: start a new one to see what it committed.
-    env.cr.commit()
-    env.invalidate_all()
     invoiced = env["account.move"].search_count(
         Domain("subscription_id", "in", subscriptions.ids) & Domain("state", "=", "posted")
     )
-    callbacks = Progress.search(Domain("cron_id", "=", cron.id) & Domain("id", ">", last_progress))
     return meter, invoiced, callbacks
 
 
@@ -88,12 +88,12 @@ def bench(env, plan, count, prefix):
 
     subscriptions = make_subscriptions(env, plan, count, prefix)
     meter, invoiced, callbacks = run_cron_once(env, subscriptions)
-    longest = max(((p.write_date - p.create_date).total_seconds() for p in callbacks), default=0.0)
     print(
         f"subscriptions, {count:,} due: {invoiced:,} invoiced by one run, "
         f"{meter.queries / max(invoiced, 1):.1f} queries and "
         f"{meter.seconds * 1000 / max(invoiced, 1):.1f} ms per subscription; "
-        f"{meter.seconds:.1f} s in {len(callbacks)} callbacks (longest {longest:.1f} s), "
+        f"{meter.seconds:.1f} s in {len(callbacks.records)} callbacks "
+        f"(longest {callbacks.longest:.1f} s), "
         f"{math.ceil(count / BATCH_SIZE)} committed batches of {BATCH_SIZE}"
     )
     return meter, invoiced
