@@ -328,7 +328,8 @@ class FinnsysWithdrawal(models.Model):
                     SQL(
                         "SELECT id FROM finnsys_withdrawal WHERE id IN %s FOR NO KEY UPDATE NOWAIT",
                         tuple(self.ids),
-                    )
+                    ),
+                    log_exceptions=False,  # a busy row is answered below, not an error
                 )
         except LockNotAvailable as error:
             raise UserError(

@@ -503,7 +503,8 @@ class ResPartner(models.Model):
                 SQL(
                     "UPDATE res_partner SET write_date = write_date WHERE id IN %s",
                     tuple(sorted(self.commercial_partner_id.ids)),
-                )
+                ),
+                log_exceptions=False,  # the expected conflict is retried by Odoo, logged there
             )
 
     def action_open_billing_ledger(self):
