@@ -6,7 +6,9 @@ the portal records), the credit override and subscription invoicing. After each 
 the figures every screen shows must agree with the ledger. Each example runs in a savepoint
 that is rolled back, so examples are independent and leave no trace.
 
-200 examples by default; 10,000 with ``finnsys.py test --long`` (``FINNSYS_LONG=1``).
+200 examples by default; 10,000 with ``finnsys.py test --long`` (``FINNSYS_LONG=1``);
+``FINNSYS_EXAMPLES=N`` sets another count (e.g. to spread a long run over several processes,
+each drawing its own random sequences).
 """
 
 import os
@@ -24,7 +26,9 @@ from odoo.addons.finnsys_billing.tests.test_topup import TopupCommon
 from odoo.addons.finnsys_billing_portal.controllers.portal import BillingPortal
 from odoo.addons.http_routing.tests.common import MockRequest
 
-MAX_EXAMPLES = 10000 if os.environ.get("FINNSYS_LONG") == "1" else 200
+MAX_EXAMPLES = int(
+    os.environ.get("FINNSYS_EXAMPLES") or (10000 if os.environ.get("FINNSYS_LONG") == "1" else 200)
+)
 REFUSED = (UserError, ValidationError)
 # (mode, credit limit) of the customers; the limit of 0 of a postpaid customer means none.
 CUSTOMERS = [("prepaid", 50.0), ("postpaid", 0.0), ("postpaid", 200.0)]
