@@ -5,13 +5,14 @@ The script builds a database with FinnSys (``--customers`` postpaid customers ho
 ``payment_demo`` card; prepaid customers due a top-up, invoices due a reminder and
 subscriptions due an invoice, a tenth of ``--customers`` each), copies it and uninstalls
 FinnSys's portal from the copy (Odoo's own portal on the same data, the baseline). It then
-starts Odoo on both (``--workers 4 --max-cron-threads 2``, loopback only) and runs locust
-(``load_users.py``) for ``--duration`` seconds: ``--users`` customers on each database log
-in, open ``/my``, the invoice list with each tab (Odoo's: each filter) and pay 1.00 of an
-open invoice with their saved card through the JSON route the payment form calls, then poll
-the payment status as Odoo's status page does (which books the payment). Right
-after the users have logged in, the top-up, reminder and subscription crons are triggered
-(``ir.cron._trigger()``), so the server's cron workers run them during the load. Users start
+starts Odoo on both (``--workers 4 --max-cron-threads 2``, loopback only) and loads each
+database in turn, FinnSys's first, on the same server: locust (``load_users.py``) runs for
+``--duration`` seconds, ``--users`` customers log in, open ``/my``, the invoice list with each
+tab (Odoo's: each filter) and pay 1.00 of an open invoice with their saved card through the
+JSON route the payment form calls, then poll the payment status as Odoo's status page does
+(which books the payment). Right after the users have logged in, that database's top-up,
+reminder and subscription crons are triggered (``ir.cron._trigger()``), so the server's cron
+workers run them during the load; the next database waits until they are done. Users start
 two a second, and the workers wait up to 30 s for a request (``ODOO_HTTP_SOCKET_TIMEOUT``):
 the reverse proxy's buffering that production has (see the README) is not here.
 
@@ -68,6 +69,9 @@ CRONS = (
     "finnsys_billing.ir_cron_invoice_subscriptions",
 )
 USERS_FILE = Path(__file__).with_name("load_users.py")
+# FinnSys's database first, then the copy without its portal: the locust classes for each.
+LABELS = ("ours", "odoo")
+USER_CLASSES = ("BillingCustomer", "OdooCustomer")
 SERVER_LOG = finnsys.STATE_DIR / f"bench-load-server-{os.getpid()}.log"
 GOAL = 1.5
 # Seconds an HTTP worker waits for a request on an accepted connection (Odoo's default: 2).
@@ -334,8 +338,8 @@ def trigger_crons(database):
 
 
 @contextlib.contextmanager
-def locust(url, databases, logins, options, samples):
-    """Start locust headless with ``options.users`` customers on each database."""
+def locust(url, databases, user_class, logins, options, samples):
+    """Start locust headless with ``options.users`` customers of ``user_class``."""
     env = dict(
         os.environ,
         LOAD_DB_OURS=databases[0],
@@ -349,9 +353,10 @@ def locust(url, databases, logins, options, samples):
         "locust",
         "-f",
         str(USERS_FILE),
+        user_class,
         "--headless",
         "--users",
-        str(2 * options.users),
+        str(options.users),
         "--spawn-rate",
         str(SPAWN_RATE),
         "--run-time",
@@ -433,8 +438,10 @@ def report(results, server_log, outcome):
     log_errors, retried = server_log
     print(
         f"server log: {log_errors} ERROR records (and {retried} serialization conflicts, "
-        f"retried by Odoo); crons during the run: {outcome}"
+        f"retried by Odoo)"
     )
+    for label, figures in outcome.items():
+        print(f"crons during the {label} load: {figures}")
     print(
         f"=> p95 of /my/invoices {ratio:.2f}x Odoo's /my/invoices (goal: at most {GOAL}x); "
         f"errors {errors + log_errors} (target: 0)"
@@ -466,26 +473,65 @@ def run(server, options):
         with copy_database(server, ours, "load_odoo") as theirs:
             uninstall_portal(theirs)
             results = load(server, (ours, theirs), logins, options)
-            report(results, server_errors(), cron_outcome(ours, side))
+            outcome = {
+                label: cron_outcome(database, side)
+                for label, database in zip(LABELS, (ours, theirs), strict=True)
+            }
+            report(results, server_errors(), outcome)
 
 
 def load(server, databases, logins, options):
-    """Serve both databases, run the users and trigger the crons; the users' results."""
+    """Serve both databases; load each in turn (its users and its crons, the same data and
+    server); the users' results of both."""
+    results = {"samples": {}, "failures": {}}
     with (
         odoo_server(server, databases, options.http_port, options.gevent_port) as url,
         tempfile.TemporaryDirectory() as tmp,
     ):
         warm_up(url, databases)
-        samples = Path(tmp) / "samples.json"
-        with locust(url, databases, logins, options, str(samples)) as proc:
-            time.sleep(min(2 * options.users / 10, options.duration / 2))
-            trigger_crons(databases[0])
-            proc.wait(options.duration + 120)
-            close_environment(databases[0])
-        if not samples.exists():
-            log = Path(f"{samples}.log").read_text(errors="replace")
-            raise SystemExit(f"locust exited (code {proc.returncode}) without results:\n{log}")
-        return json.loads(samples.read_text())
+        for database, user_class in zip(databases, USER_CLASSES, strict=True):
+            samples = Path(tmp) / f"{user_class}.json"
+            with locust(url, databases, user_class, logins, options, str(samples)) as proc:
+                time.sleep(min(options.users / SPAWN_RATE, options.duration / 2))
+                trigger_crons(database)
+                proc.wait(options.duration + 120)
+            if not samples.exists():
+                log = Path(f"{samples}.log").read_text(errors="replace")
+                raise SystemExit(f"locust exited (code {proc.returncode}) without results:\n{log}")
+            for key, values in json.loads(samples.read_text()).items():
+                results[key].update(values)
+            idle = wait_for_crons(database)
+            print(f"load of {user_class}: crons done {idle:.0f} s after the users stopped")
+            close_environment(database)
+    return results
+
+
+def wait_for_crons(database, timeout=1800):
+    """Seconds until the batch jobs of ``database`` are neither queued nor running, so that
+    the next phase does not share the machine with them."""
+    start = time.monotonic()
+    env = open_environment(database)
+    try:
+        cron_ids = tuple(env.ref(xmlid).id for xmlid in CRONS)
+        while time.monotonic() - start < timeout:
+            env.cr.rollback()
+            env.cr.execute(
+                "SELECT COUNT(*) FROM ir_cron_trigger WHERE cron_id IN %s AND call_at <= now() "
+                "AT TIME ZONE 'UTC'",
+                [cron_ids],
+            )
+            queued = env.cr.fetchone()[0]
+            env.cr.execute(
+                "SELECT id FROM ir_cron WHERE id IN %s FOR NO KEY UPDATE SKIP LOCKED",
+                [cron_ids],
+            )
+            if not queued and len(env.cr.fetchall()) == len(cron_ids):
+                break
+            time.sleep(2)
+        env.cr.rollback()
+    finally:
+        env.cr.close()
+    return time.monotonic() - start
 
 
 def main():
