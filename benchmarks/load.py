@@ -52,7 +52,7 @@ from benchlib import (
     open_environment,
     setup_company,
 )
-from reminders import PDF
+from reminders import attach_invoice_pdfs
 from subscriptions import make_plan, make_subscriptions
 from topup import make_customers as make_topup_customers
 
@@ -185,19 +185,7 @@ def make_invoices(env, customers, count):
         & Domain("invoice_date_due", "<", today)
         & Domain("partner_id", "in", customers.ids)
     )
-    env["ir.attachment"].create(
-        [
-            {
-                "name": f"{invoice.name.replace('/', '_')}.pdf",
-                "raw": PDF,
-                "mimetype": "application/pdf",
-                "res_model": "account.move",
-                "res_id": invoice.id,
-                "res_field": "invoice_pdf_report_file",
-            }
-            for invoice in due
-        ]
-    )
+    attach_invoice_pdfs(env, due)
     env.cr.commit()
     return len(due)
 

@@ -39,6 +39,24 @@ PDF = base64.b64decode(
 )
 
 
+def attach_invoice_pdfs(env, invoices):
+    """Give ``invoices`` the PDF Odoo keeps once an invoice is sent: reminders attach it
+    rather than render one."""
+    env["ir.attachment"].create(
+        [
+            {
+                "name": f"{invoice.name.replace('/', '_')}.pdf",
+                "raw": PDF,
+                "mimetype": "application/pdf",
+                "res_model": "account.move",
+                "res_id": invoice.id,
+                "res_field": "invoice_pdf_report_file",
+            }
+            for invoice in invoices
+        ]
+    )
+
+
 def make_open_invoices(env, customers, prefix):
     """``customers`` postpaid customers with INVOICES_PER_CUSTOMER posted invoices each,
     10 days past due, with their PDF stored."""
@@ -73,19 +91,7 @@ def make_open_invoices(env, customers, prefix):
         batch.action_post()
         invoices |= batch
         env.cr.commit()
-    env["ir.attachment"].create(
-        [
-            {
-                "name": f"{invoice.name.replace('/', '_')}.pdf",
-                "raw": PDF,
-                "mimetype": "application/pdf",
-                "res_model": "account.move",
-                "res_id": invoice.id,
-                "res_field": "invoice_pdf_report_file",
-            }
-            for invoice in invoices
-        ]
-    )
+    attach_invoice_pdfs(env, invoices)
     env.cr.commit()
     return invoices
 

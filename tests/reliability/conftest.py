@@ -104,6 +104,21 @@ class ScratchDatabase:
     def scalar(self, sql, params=None):
         return self.query(sql, params)[0][0]
 
+    def reminders_sent(self, invoice_ids):
+        """(invoice, sent reminder logs with an e-mail, e-mails queued) per invoice."""
+        return self.query(
+            """
+            SELECT m.id,
+                   (SELECT COUNT(*) FROM finnsys_reminder_log l
+                     WHERE l.move_id = m.id AND l.state = 'sent' AND l.mail_id IS NOT NULL),
+                   (SELECT COUNT(*) FROM mail_mail mm
+                      JOIN mail_message msg ON msg.id = mm.mail_message_id
+                     WHERE msg.model = 'account.move' AND msg.res_id = m.id)
+              FROM account_move m WHERE m.id IN %s ORDER BY m.id
+            """,
+            [tuple(invoice_ids)],
+        )
+
     # --- processes ----------------------------------------------------------------------
 
     def worker_command(self, command, spec=None):

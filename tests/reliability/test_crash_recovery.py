@@ -176,18 +176,7 @@ def test_reminder_run_killed_midway_sends_each_reminder_once(
     invoice_ids = seeded["reminder_invoices"]
     _kill_when(scratch_db, actions["reminders"], condition, invoice_ids)
 
-    rows = scratch_db.query(
-        """
-        SELECT m.id,
-               (SELECT COUNT(*) FROM finnsys_reminder_log l
-                 WHERE l.move_id = m.id AND l.state = 'sent' AND l.mail_id IS NOT NULL),
-               (SELECT COUNT(*) FROM mail_mail mm
-                  JOIN mail_message msg ON msg.id = mm.mail_message_id
-                 WHERE msg.model = 'account.move' AND msg.res_id = m.id)
-          FROM account_move m WHERE m.id IN %s ORDER BY m.id
-        """,
-        [tuple(invoice_ids)],
-    )
+    rows = scratch_db.reminders_sent(invoice_ids)
     assert len(rows) == 2 * REMINDER_CUSTOMERS
     wrong = [row for row in rows if row[1:] != (1, 1)]
     assert not wrong, f"(invoice, sent logs, e-mails) not (1, 1): {wrong}"

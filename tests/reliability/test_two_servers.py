@@ -158,18 +158,7 @@ def test_each_reminder_is_sent_once_per_invoice_and_rule(race):
         [invoice_ids],
     )
     assert not duplicates
-    rows = db.query(
-        """
-        SELECT m.id,
-               (SELECT COUNT(*) FROM finnsys_reminder_log l
-                 WHERE l.move_id = m.id AND l.state = 'sent' AND l.mail_id IS NOT NULL),
-               (SELECT COUNT(*) FROM mail_mail mm
-                  JOIN mail_message msg ON msg.id = mm.mail_message_id
-                 WHERE msg.model = 'account.move' AND msg.res_id = m.id)
-          FROM account_move m WHERE m.id IN %s ORDER BY m.id
-        """,
-        [invoice_ids],
-    )
+    rows = db.reminders_sent(invoice_ids)
     assert len(rows) == len(invoice_ids)
     wrong = [(move_id, sent, mails) for move_id, sent, mails in rows if (sent, mails) != (1, 1)]
     assert not wrong, f"(invoice, sent logs, e-mails) not (1, 1): {wrong}"
