@@ -12,6 +12,7 @@
     "data": [
         "security/ir.model.access.csv",
         "data/mail_template_login_code.xml",
+        "data/ir_cron_login.xml",
         "views/login_code_templates.xml",
         "views/finnsys_login_event_views.xml",
         "views/res_partner_views.xml",
