@@ -25,6 +25,7 @@
         "views/account_move_views.xml",
         "views/portal_topup_templates.xml",
         "views/portal_subscription_templates.xml",
+        "views/portal_billing_info_templates.xml",
     ],
     "demo": [
         "demo/res_users_demo.xml",

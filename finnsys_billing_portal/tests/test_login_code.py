@@ -383,7 +383,7 @@ class TestLoginCode(HttpCase):
         return {
             "queued mails": self.env["mail.mail"].search_count([]),
             "login codes": self.env["finnsys.login.code"].sudo().search_count([]),
-            "reset tokens": self.env["res.partner"].search_count([("signup_type", "!=", False)]),
+            "reset tokens": self.env["res.partner"].search_count([("signup_type", "=", "reset")]),
             "login events": self.env["finnsys.login.event"].search_count([]),
             "waiting requests": self.env["finnsys.login.request"].sudo().search_count([]),
         }
