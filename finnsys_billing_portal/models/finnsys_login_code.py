@@ -120,7 +120,14 @@ class FinnsysLoginCode(models.Model):
         return None
 
     def _lock_user(self, user):
-        """Serialise the limit checks of one user: its requests wait for each other here."""
+        """Make the limit checks of one user wait for each other.
+
+        E-mails are only sent by the request cron, which Odoo never runs twice at once (it
+        holds the job's row); this lock covers a manual run at the same moment, which then
+        waits. Its snapshot may still miss the rows just committed by the other run, so the
+        limits could be passed by one e-mail then, never by a second live code per session
+        (the unique index).
+        """
         self.env.cr.execute(
             SQL("SELECT id FROM res_users WHERE id = %s FOR NO KEY UPDATE", user.id)
         )
