@@ -12,6 +12,7 @@
     "data": [
         "security/ir.model.access.csv",
         "data/mail_template_login_code.xml",
+        "data/ir_cron_login.xml",
         "views/login_code_templates.xml",
         "views/finnsys_login_event_views.xml",
         "views/res_partner_views.xml",
@@ -24,6 +25,7 @@
         "views/account_move_views.xml",
         "views/portal_topup_templates.xml",
         "views/portal_subscription_templates.xml",
+        "views/portal_billing_info_templates.xml",
     ],
     "demo": [
         "demo/res_users_demo.xml",

@@ -1,3 +1,4 @@
+from . import finnsys_login_request
 from . import finnsys_login_code
 from . import finnsys_login_event
 from . import res_users

@@ -5,28 +5,30 @@ from datetime import timedelta
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessDenied
-from odoo.fields import Domain
 from odoo.tools import SQL, email_normalize
 
 CODE_TTL = timedelta(minutes=10)
 CODE_MAX_TRIES = 5
-ACCOUNT_MAX_FAILURES = 10  # per ACCOUNT_WINDOW, then the account cools down
-ACCOUNT_WINDOW = timedelta(hours=1)
-EMAIL_MAX_CODES = 3  # per SEND_WINDOW
 SEND_WINDOW = timedelta(minutes=15)
-IP_MAX_SENDS = 20  # code requests per SEND_WINDOW from one address
-IP_MAX_FAILURES = 50  # failed checks per ACCOUNT_WINDOW from one address
+ADDRESS_IP_MAX_SENDS = 3  # e-mails per address and IP address per SEND_WINDOW
+ADDRESS_WINDOW = timedelta(hours=1)
+ADDRESS_MAX_SENDS = 10  # e-mails per address per ADDRESS_WINDOW, but from a trusted IP
+TRUSTED_IP_WINDOW = timedelta(days=30)  # an IP the user logged in from is trusted this long
+IP_MAX_SENDS = 20  # requests per SEND_WINDOW from one IP address
+IP_MAX_FAILURES = 50  # failed checks per ADDRESS_WINDOW from one IP address
 HASH_ROUNDS = 100_000
 UNKNOWN_SALT = "00" * 16
 
 
 class FinnsysLoginCode(models.Model):
-    """A one-time 6-digit login code e-mailed to a portal user.
+    """A one-time 6-digit login code e-mailed to a portal user, for one browser session.
 
-    Only a salted PBKDF2 hash is kept. At most one code per user is live (not used, not
-    voided): a partial unique index guarantees it. Every check locks the live code row and
-    writes to it, so parallel checks are serialised by PostgreSQL and the try counters hold
-    across workers.
+    Only a salted PBKDF2 hash is kept, with a hash of the key that the requesting browser
+    session holds: a code can only be entered in the session that asked for it, so wrong
+    tries and new requests from another session never touch it. At most one code per user
+    and session is live (not used, not voided): a partial unique index guarantees it. Every
+    check locks the live code row and writes to it, so parallel checks are serialised by
+    PostgreSQL and the try counter holds across workers.
     """
 
     _name = "finnsys.login.code"
@@ -36,6 +38,7 @@ class FinnsysLoginCode(models.Model):
     user_id = fields.Many2one(
         "res.users", required=True, readonly=True, index=True, ondelete="cascade"
     )
+    session_key = fields.Char(readonly=True)
     code_hash = fields.Char(required=True, readonly=True)
     code_salt = fields.Char(required=True, readonly=True)
     created_at = fields.Datetime(
@@ -46,15 +49,21 @@ class FinnsysLoginCode(models.Model):
     attempts = fields.Integer(readonly=True)
     voided = fields.Boolean(readonly=True)
 
+    # Same name as the former one-per-user index, so that an upgrade replaces it.
     _one_live_code_per_user = models.UniqueIndex(
-        "(user_id) WHERE used_at IS NULL AND voided IS NOT TRUE",
-        "A user can only have one live login code.",
+        "(user_id, session_key) WHERE used_at IS NULL AND voided IS NOT TRUE",
+        "A user can only have one live login code per browser session.",
     )
     _user_created_idx = models.Index("(user_id, created_at)")
 
     @staticmethod
     def _hash(code, salt):
         return hashlib.pbkdf2_hmac("sha256", code.encode(), bytes.fromhex(salt), HASH_ROUNDS).hex()
+
+    @staticmethod
+    def _session_key(nonce):
+        """What is stored of the secret that a browser session keeps for its codes."""
+        return hashlib.sha256(nonce.encode()).hexdigest()
 
     @api.model
     def _find_portal_user(self, email):
@@ -69,21 +78,17 @@ class FinnsysLoginCode(models.Model):
         return user if len(user) == 1 and user._is_portal() else users
 
     # ------------------------------------------------------------------
-    # sending
+    # sending (from the cron of finnsys.login.request, never in a request)
     # ------------------------------------------------------------------
     @api.model
-    def _request_code(self, email, ip):
-        """E-mail a new code to the portal user of ``email`` unless a limit says no.
-
-        The caller must answer the same way whatever happens here: nothing of the outcome
-        is returned on purpose.
-        """
+    def _request_code(self, email, ip, session_key):
+        """E-mail a new code for ``session_key`` to the portal user of ``email``, within limits."""
         events = self.env["finnsys.login.event"]
         email = email_normalize(email)
         user = self._find_portal_user(email)
-        reason = self._send_refusal(email, user, ip)
+        reason = self._send_refusal(user, ip, "code")
         if not reason:
-            code = self._issue(user)
+            code = self._issue(user, session_key)
             if code:
                 self._send_code_mail(user, code)
                 events._log("sent", email, ip, user)
@@ -91,48 +96,73 @@ class FinnsysLoginCode(models.Model):
             reason = "concurrent request"
         events._log("suppressed", email, ip, user, reason)
 
-    def _send_refusal(self, email, user, ip):
-        now = fields.Datetime.now()
+    @api.model
+    def _send_refusal(self, user, ip, channel):
+        """Why no e-mail of ``channel`` (code or reset) may go to ``user`` now, or None.
+
+        The limits are per address *and* IP address, plus an hourly cap per address that
+        does not apply to an IP the user logged in from: someone who knows the address can
+        neither flood its mailbox nor use up the sends its owner needs.
+        """
         events = self.env["finnsys.login.event"]
+        now = fields.Datetime.now()
         if events._count_since(now - SEND_WINDOW, ["sent", "suppressed"], ip=ip) >= IP_MAX_SENDS:
             return "IP address limit"
         if not user:
-            return "no portal user"
-        # Lock the live code first: a parallel request for the same user then fails to
-        # serialise and is retried by Odoo with a fresh view of the rows counted below.
-        self._lock_live_code(user)
-        recent = self.sudo().search_count(
-            Domain("user_id", "=", user.id) & Domain("created_at", ">=", now - SEND_WINDOW)
-        )
-        if recent >= EMAIL_MAX_CODES:
+            return "no account"
+        self._lock_user(user)
+        sent = {"kinds": ["sent"], "user_id": user.id, "channel": channel}
+        if events._count_since(now - SEND_WINDOW, ip=ip, **sent) >= ADDRESS_IP_MAX_SENDS:
+            return "e-mail limit for this IP address"
+        hourly = events._count_since(now - ADDRESS_WINDOW, **sent)
+        if hourly >= ADDRESS_MAX_SENDS and not self._trusted_ip(user, ip):
             return "e-mail limit"
-        if self._account_cooling_down(user):
-            return "account cool-down"
         return None
 
-    def _issue(self, user):
-        """Void the live code of ``user`` and store a new one; return its clear text.
+    def _lock_user(self, user):
+        """Make the limit checks of one user wait for each other.
 
-        Two requests may race to store the first live code of a user. The unique index
-        makes the second one fail to serialise (REPEATABLE READ), and Odoo replays it on
-        fresh data, where it sees and voids the first code.
+        E-mails are only sent by the request cron, which Odoo never runs twice at once (it
+        holds the job's row); this lock covers a manual run at the same moment, which then
+        waits. Its snapshot may still miss the rows just committed by the other run, so the
+        limits could be passed by one e-mail then, never by a second live code per session
+        (the unique index).
         """
-        self._lock_live_code(user).write({"voided": True})
+        self.env.cr.execute(
+            SQL("SELECT id FROM res_users WHERE id = %s FOR NO KEY UPDATE", user.id)
+        )
+
+    def _trusted_ip(self, user, ip):
+        since = fields.Datetime.now() - TRUSTED_IP_WINDOW
+        return bool(
+            self.env["finnsys.login.event"]._count_since(since, ["success"], user_id=user.id, ip=ip)
+        )
+
+    def _issue(self, user, session_key):
+        """Void the live code of ``user`` for ``session_key``, store a new one; return it.
+
+        Two runs may race to store the first live code of a session. The unique index
+        makes the second one insert nothing, and no e-mail goes out for it.
+        """
+        self._lock_live_code(user, session_key).write({"voided": True})
         self.env.flush_all()
         code = f"{secrets.randbelow(10**6):06d}"
         salt = secrets.token_hex(16)
         now = fields.Datetime.now()
         self.env.cr.execute(
             SQL(
-                """INSERT INTO finnsys_login_code (user_id, code_hash, code_salt, created_at,
-                                                   expires_at, attempts, voided, create_uid,
-                                                   create_date, write_uid, write_date)
-                   VALUES (%(user)s, %(hash)s, %(salt)s, %(now)s, %(expires)s, 0, FALSE,
-                           %(uid)s, %(now)s, %(uid)s, %(now)s)
-                   ON CONFLICT (user_id) WHERE used_at IS NULL AND voided IS NOT TRUE
+                """INSERT INTO finnsys_login_code (user_id, session_key, code_hash, code_salt,
+                                                   created_at, expires_at, attempts, voided,
+                                                   create_uid, create_date, write_uid,
+                                                   write_date)
+                   VALUES (%(user)s, %(key)s, %(hash)s, %(salt)s, %(now)s, %(expires)s, 0,
+                           FALSE, %(uid)s, %(now)s, %(uid)s, %(now)s)
+                   ON CONFLICT (user_id, session_key)
+                      WHERE used_at IS NULL AND voided IS NOT TRUE
                    DO NOTHING
                    RETURNING id""",
                 user=user.id,
+                key=session_key,
                 hash=self._hash(code, salt),
                 salt=salt,
                 now=now,
@@ -156,8 +186,8 @@ class FinnsysLoginCode(models.Model):
     # ------------------------------------------------------------------
     # checking
     # ------------------------------------------------------------------
-    def _lock_live_code(self, user):
-        """Lock the live code row of ``user`` (if any) and return it.
+    def _lock_live_code(self, user, session_key):
+        """Lock the live code row of ``user`` for ``session_key`` (if any) and return it.
 
         When a parallel request changed that row, PostgreSQL refuses the lock with a
         serialisation failure and Odoo replays the request on fresh data; that expected
@@ -167,29 +197,28 @@ class FinnsysLoginCode(models.Model):
         self.env.cr.execute(
             SQL(
                 """SELECT id FROM finnsys_login_code
-                    WHERE user_id = %s AND used_at IS NULL AND voided IS NOT TRUE
+                    WHERE user_id = %s AND session_key = %s
+                      AND used_at IS NULL AND voided IS NOT TRUE
                       FOR UPDATE""",
                 user.id,
+                session_key,
             ),
             log_exceptions=False,
         )
         return self.sudo().browse([row[0] for row in self.env.cr.fetchall()])
 
-    def _account_cooling_down(self, user):
-        since = fields.Datetime.now() - ACCOUNT_WINDOW
-        failures = self.env["finnsys.login.event"]._count_since(since, ["failure"], user_id=user.id)
-        return failures >= ACCOUNT_MAX_FAILURES
-
     @api.model
-    def _check_code(self, user, code, ip):
-        """Consume ``code`` for ``user`` or raise AccessDenied; every outcome is logged.
+    def _check_code(self, user, code, ip, session_key):
+        """Consume ``code`` of ``user`` for ``session_key`` or raise AccessDenied; log it.
 
-        Runs under a row lock on the live code, so the try counters cannot be overrun by
-        parallel requests. Called from ``res.users._check_credentials``.
+        Runs under a row lock on the live code, so the try counter cannot be overrun by
+        parallel requests. Failures count against that code (voided after CODE_MAX_TRIES)
+        and the IP address, never against the account. Called from
+        ``res.users._check_credentials``.
         """
         events = self.env["finnsys.login.event"]
-        live = self._lock_live_code(user)
-        refusal = self._check_refusal(user, live, ip)
+        live = self._lock_live_code(user, session_key)
+        refusal = self._check_refusal(live, ip)
         if refusal:
             kind, reason = refusal
             events._log(kind, user.login, ip, user, reason)
@@ -209,17 +238,12 @@ class FinnsysLoginCode(models.Model):
         self._hash(code, UNKNOWN_SALT)
         self.env["finnsys.login.event"]._log("failure", email, ip, reason="no portal user")
 
-    def _check_refusal(self, user, live, ip):
-        """``(event kind, reason)`` when the code must not even be compared, else None.
-
-        Refusals by a limit are logged as "blocked" and do not prolong the cool-down.
-        """
-        events = self.env["finnsys.login.event"]
-        since = fields.Datetime.now() - ACCOUNT_WINDOW
-        if events._count_since(since, ["failure"], ip=ip) >= IP_MAX_FAILURES:
+    def _check_refusal(self, live, ip):
+        """``(event kind, reason)`` when the code must not even be compared, else None."""
+        since = fields.Datetime.now() - ADDRESS_WINDOW
+        failures = self.env["finnsys.login.event"]._count_since(since, ["failure"], ip=ip)
+        if failures >= IP_MAX_FAILURES:
             return "blocked", "IP address limit"
-        if self._account_cooling_down(user):
-            return "blocked", "account cool-down"
         if not live:
             return "failure", "no live code"
         if live.expires_at <= fields.Datetime.now():

@@ -1,9 +1,11 @@
 from odoo import api, fields, models
 from odoo.fields import Domain
 
+from .finnsys_login_request import LOGIN_REQUEST_PURPOSES
+
 LOGIN_EVENT_KINDS = [
-    ("sent", "Code sent"),
-    ("suppressed", "Code not sent"),
+    ("sent", "E-mail sent"),
+    ("suppressed", "E-mail not sent"),
     ("success", "Logged in"),
     ("failure", "Failed"),
     ("blocked", "Blocked by a limit"),
@@ -11,7 +13,7 @@ LOGIN_EVENT_KINDS = [
 
 
 class FinnsysLoginEvent(models.Model):
-    """Append-only log of e-mail code logins; the rate limits are counted from these rows."""
+    """Append-only log of code logins and password resets; the limits are counted from it."""
 
     _name = "finnsys.login.event"
     _description = "Portal login event"
@@ -22,6 +24,7 @@ class FinnsysLoginEvent(models.Model):
     user_id = fields.Many2one("res.users", readonly=True, ondelete="set null")
     ip = fields.Char(string="IP Address", readonly=True)
     kind = fields.Selection(LOGIN_EVENT_KINDS, required=True, readonly=True)
+    channel = fields.Selection(LOGIN_REQUEST_PURPOSES, required=True, readonly=True, default="code")
     reason = fields.Char(readonly=True)
     at = fields.Datetime(
         string="Time", required=True, readonly=True, default=lambda self: fields.Datetime.now()
@@ -32,10 +35,11 @@ class FinnsysLoginEvent(models.Model):
     _user_at_idx = models.Index("(user_id, at)")
 
     @api.model
-    def _log(self, kind, login, ip, user=None, reason=None):
+    def _log(self, kind, login, ip, user=None, reason=None, channel="code"):
         return self.sudo().create(
             {
                 "kind": kind,
+                "channel": channel,
                 "login": login,
                 "ip": ip,
                 "user_id": user.id if user else False,

@@ -1,12 +1,40 @@
+import re
+
+from markupsafe import Markup
+
 from odoo import Command, api, fields, models
-from odoo.exceptions import AccessError
+from odoo.exceptions import AccessError, ValidationError
 from odoo.fields import Domain
 from odoo.tools import email_normalize
+
+# The commercial entity's invoicing data that its portal contacts may edit.
+BILLING_INFO_FIELDS = (
+    "name",
+    "email",
+    "vat",
+    "street",
+    "street2",
+    "zip",
+    "city",
+    "country_id",
+    "state_id",
+)
+# Locked in the portal once staff verified them. The country is one of them because it
+# decides whether a card surcharge applies (surcharge rules exclude countries).
+BILLING_INFO_VERIFIED_FIELDS = ("name", "vat", "country_id")
+BASIC_VAT_RE = re.compile(r"[A-Z0-9]{2,20}")
 
 
 class ResPartner(models.Model):
     _inherit = "res.partner"
 
+    billing_info_verified = fields.Boolean(
+        string="Billing info verified",
+        tracking=True,
+        copy=False,
+        help="Staff checked the company name, tax ID and country: the customer's portal "
+        "contacts can no longer change them.",
+    )
     billing_portal_access = fields.Boolean(
         compute="_compute_billing_portal_access",
         compute_sudo=True,
@@ -126,3 +154,115 @@ class ResPartner(models.Model):
             ]
         )
         return bool(self.env["account.move"].sudo().search_count(domain, limit=1))
+
+    # ------------------------------------------------------------------
+    # billing info, edited by the customer in the portal
+    # ------------------------------------------------------------------
+    @api.model
+    def _commercial_fields(self):
+        return super()._commercial_fields() + ["billing_info_verified"]
+
+    def _billing_info_locked_fields(self):
+        self.ensure_one()
+        return BILLING_INFO_VERIFIED_FIELDS if self.billing_info_verified else ()
+
+    def _billing_info_update(self, form, author):
+        """Write the invoicing data a portal contact (``author``) entered for this company.
+
+        ``self`` is the commercial entity, ``form`` the submitted strings by field name
+        (BILLING_INFO_FIELDS; others are ignored). Everything is checked before anything is
+        kept; a ValidationError lists what to fix. The change is logged in the chatter.
+        """
+        self.ensure_one()
+        values = self._billing_info_clean(form)
+        changes = {n: v for n, v in values.items() if v != self._billing_info_value(n)}
+        errors = self._billing_info_errors(changes)
+        if errors:
+            raise ValidationError("\n".join(errors))
+        if not changes:
+            return
+        before = {name: self[name] for name in changes}
+        with self.env.cr.savepoint():
+            self.write(changes)
+            # base_vat, when installed, checks and formats the number for the country.
+            self._check_vat()
+        self._billing_info_log(before, author)
+
+    def _billing_info_value(self, name):
+        return self[name].id if self._fields[name].relational else self[name]
+
+    def _billing_info_label(self, name):
+        return self._fields[name].get_description(self.env)["string"]
+
+    def _billing_info_clean(self, form):
+        values = {}
+        for name in BILLING_INFO_FIELDS:
+            if name not in form:
+                continue
+            text = (form[name] or "").strip()
+            if self._fields[name].relational:
+                record = self.env[self._fields[name].comodel_name]
+                values[name] = record.browse(int(text)).exists().id if text.isdigit() else False
+            elif name == "vat":
+                values[name] = re.sub(r"[\s.\-]", "", text).upper() or False
+            else:
+                values[name] = text or False
+        return values
+
+    def _billing_info_errors(self, changes):
+        """What is wrong with ``changes`` (cleaned values that differ), as sentences."""
+        _ = self.env._
+        final = {n: changes.get(n, self._billing_info_value(n)) for n in BILLING_INFO_FIELDS}
+        country = self.env["res.country"].browse(final["country_id"] or None)
+        state = self.env["res.country.state"].browse(final["state_id"] or None)
+        required = ["name", "email", "street", "city", "country_id"]
+        required += ["zip"] if country.zip_required else []
+        required += ["state_id"] if country.state_required else []
+        errors = [
+            _("%(field)s is required.", field=self._billing_info_label(name))
+            for name in required
+            if not final[name]
+        ]
+        errors += [
+            _(
+                "%(field)s was verified by our billing team: contact us to change it.",
+                field=self._billing_info_label(name),
+            )
+            for name in self._billing_info_locked_fields()
+            if name in changes
+        ]
+        if final["email"] and not email_normalize(final["email"]):
+            errors.append(_("Enter a valid billing e-mail address, like billing@example.com."))
+        if state and state.country_id != country:
+            errors.append(_("Choose a state of %(country)s.", country=country.name or "-"))
+        if final["vat"] and final["vat"] != "/" and not BASIC_VAT_RE.fullmatch(final["vat"]):
+            errors.append(_("The tax ID has 2 to 20 letters and digits."))
+        if "country_id" in changes and self._billing_info_country_drops_surcharge(country):
+            errors.append(_("Changing the country changes the card fees: contact us to change it."))
+        return errors
+
+    def _billing_info_country_drops_surcharge(self, country):
+        """Whether moving to ``country`` would exempt this customer from a card surcharge."""
+        rules = self.env["finnsys.surcharge.rule"].sudo().search([])
+        old = self.country_id
+        return any(
+            country in rule.excluded_country_ids and old not in rule.excluded_country_ids
+            for rule in rules
+        )
+
+    def _billing_info_log(self, before, author):
+        lines = Markup("").join(
+            Markup("<li>%s: %s &#8594; %s</li>")
+            % (
+                self._fields[name].get_description(self.env)["string"],
+                (old.display_name if self._fields[name].relational else old) or "-",
+                (self[name].display_name if self._fields[name].relational else self[name]) or "-",
+            )
+            for name, old in before.items()
+        )
+        self.message_post(
+            body=Markup("%s<ul>%s</ul>")
+            % (self.env._("Billing info changed in the customer portal:"), lines),
+            author_id=author.id,
+            subtype_xmlid="mail.mt_note",
+        )

@@ -28,7 +28,7 @@ class TestPortalDashboard(BillingPortalCommon):
         self.assertNotIn("999.00", page, "another customer's invoice is not counted")
         self.assertIn("help@finnsys.example", page)
         self.assertIn("+1 555 0100", page)
-        self.assertIn('href="/my/account"', page)
+        self.assertIn('href="/my/billing-info"', page)
         self.assertIn('href="/my/invoices?filterby=open"', page)
 
     def test_dashboard_help_falls_back_to_company_contact(self):
@@ -56,15 +56,3 @@ class TestPortalDashboard(BillingPortalCommon):
     def test_dashboard_tour_on_phone_width(self):
         self.browser_size = "375x812"
         self.start_tour("/my", "finnsys_portal_dashboard_tour", login="pp_user")
-
-    def test_edit_billing_info_tour(self):
-        self.user.partner_id.write(
-            {
-                "street": "Rue Haute 1",
-                "city": "Brussels",
-                "zip": "1000",
-                "country_id": self.env.ref("base.be").id,
-            }
-        )
-        self.start_tour("/my", "finnsys_portal_edit_billing_info_tour", login="pp_user")
-        self.assertEqual(self.user.partner_id.phone, "+32 2 555 01 99")

@@ -54,9 +54,11 @@ ROUTE_PROBES = {
     "/my/topup/transaction": "_probe_topup_transaction",
     "/web/login/code": "_probe_login_code",
     "/web/login/code/verify": "_probe_login_code",
+    "/web/reset_password": "_probe_reset_password",
+    "/my/billing-info": "_probe_billing_info",
 }
 # Login pages: open to visitors by design, so the anonymous sweep expects the page itself.
-PUBLIC_BY_DESIGN = {"/web/login/code", "/web/login/code/verify"}
+PUBLIC_BY_DESIGN = {"/web/login/code", "/web/login/code/verify", "/web/reset_password"}
 # Odoo routes whose access check the portal addon overrides (_document_check_access).
 ODOO_ROUTES_WITH_FINNSYS_ACCESS = (
     "/my/invoices/{invoice}",
@@ -345,6 +347,46 @@ class TestIdorSweep(ReliabilityPortalCase):
         home = self.url_open("/my")
         self.assertIn(self.customer.name, home.text, "still logged in as A")
         self._assert_no_b_data(home, f"{rule.rule}: /my afterwards")
+
+    def _probe_reset_password(self, rule):
+        """Logged in as A: asking a reset for B's login shows nothing of B and keeps A in."""
+        self._call(self._assert_login_page, "GET", rule.rule, "logged in")
+        data = {
+            "login": self.other_customer.child_ids.user_ids.login,
+            "csrf_token": self._csrf_for("pp_user"),
+        }
+        self._call(self._assert_login_page, "POST", rule.rule, "B's login", data=data)
+        home = self.url_open("/my")
+        self.assertIn(self.customer.name, home.text, "still logged in as A")
+        self._assert_no_b_data(home, f"{rule.rule}: /my afterwards")
+
+    def _probe_billing_info(self, rule):
+        """Logged in as A: B's ids in the query or in the form never reach B's company."""
+        query = "&".join(f"{key}={value}" for key, value in self._b_params().items())
+        self._call(self._assert_own_page, "GET", f"{rule.rule}?{query}", "B's ids as parameters")
+        fields = ["name", "email", "street", "city", "country_id"]
+        b_before = self.other_customer.read(fields)
+        data = self._b_params() | {
+            "id": self.other_customer.id,
+            "partner_id": self.other_customer.id,
+            "commercial_partner_id": self.other_customer.id,
+            "name": self.customer.name,
+            "email": "billing@a.example",
+            "street": "A Street 1",
+            "city": "A City",
+            "zip": "1000",
+            "country_id": self.env.ref("base.be").id,
+            "csrf_token": self._csrf_for("pp_user"),
+        }
+
+        def saved_for_a_only(response, context):
+            self.assertEqual(response.status_code, 303, context)
+            self._assert_no_b_data(response, context)
+            self.other_customer.invalidate_recordset()
+            self.assertEqual(self.other_customer.read(fields), b_before, f"{context}: B written")
+            self.assertEqual(self.customer.street, "A Street 1", f"{context}: A's own company")
+
+        self._call(saved_for_a_only, "POST", rule.rule, "B's ids posted", data=data)
 
     # -- the sweep ----------------------------------------------------------------------------
 

@@ -31,31 +31,3 @@ registry.category("web_tour.tours").add("finnsys_portal_tabs_tour", {
         ...tab("all", 5, ["Open", "Partly paid", "In progress", "Paid"]),
     ],
 });
-
-registry.category("web_tour.tours").add("finnsys_portal_edit_billing_info_tour", {
-    steps: () => [
-        {
-            content: "Edit billing info from the profile card",
-            trigger: ".o_billing_card_profile a.o_billing_edit_info",
-            run: "click",
-            expectUnloadPage: true,
-        },
-        {
-            // Save is Odoo's address interaction: a click before it starts posts the form
-            // natively and the page never comes back to the dashboard.
-            content: "Change the phone number once the page's interactions have started",
-            trigger: "body[is-ready=true] form input[name=phone]",
-            run: "edit +32 2 555 01 99",
-        },
-        {
-            content: "Save",
-            trigger: "button#save_address",
-            run: "click",
-            expectUnloadPage: true,
-        },
-        {
-            content: "Back on the dashboard",
-            trigger: ".o_billing_dashboard",
-        },
-    ],
-});
