@@ -10,3 +10,4 @@ from . import test_portal_topup
 from . import test_portal_multi_pay
 from . import test_portal_subscriptions
 from . import test_surcharge_refund
+from . import test_payment_hostile
