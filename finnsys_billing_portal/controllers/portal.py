@@ -627,7 +627,7 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
         )
         if not overdue:
             raise UserError(request.env._("You have no overdue invoice to pay."))
-        if overdue.filtered_domain(Domain("transaction_ids.state", "in", RUNNING_TX_STATES)):
+        if any(overdue.finnsys_amount_under_way().values()):
             raise UserError(
                 request.env._(
                     "A payment of one of your overdue invoices is under way: pay the others"
