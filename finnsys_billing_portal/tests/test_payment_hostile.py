@@ -290,6 +290,11 @@ class TestDeclineAndCountry(HostileCase):
         self.assertEqual(Consent.search_count([("invoice_id", "=", self.invoice.id)]), 20)
 
     def test_company_user_cannot_change_its_country_in_the_portal(self):
-        self.assertFalse(self.customer._can_edit_country())
+        # Odoo only locks the country of a partner that invoices are addressed to; these are
+        # addressed to the company's invoicing contact.
+        contact = self.other_customer.child_ids
         self.assertTrue(self.other_customer._can_edit_country(), "no invoice yet")
-        self.assertTrue(self.user.partner_id._can_edit_country(), "a contact's own address")
+        self._post_invoice(contact, 10.0)
+        self.assertFalse(self.other_customer._can_edit_country())
+        self.assertFalse(contact._can_edit_country(), "Odoo's own rule")
+        self.assertTrue(self.user.partner_id._can_edit_country(), "another contact's address")
