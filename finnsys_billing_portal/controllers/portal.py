@@ -253,6 +253,7 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
             "page_name": "invoice",
             "invoices": invoices,
             "running_ids": set(running.ids),
+            "under_way": invoices.finnsys_amount_under_way(),
             "pager": pager,
             "billing_tabs": self._billing_tabs(),
             "billing_counts": counts,
@@ -355,21 +356,24 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
         token, as in the "Pay online" link of the e-mails.
         """
         customer = self._billing_customer()
-        if not customer:
-            try:
-                invoice = self._document_check_access("account.move", invoice_id, access_token)
-            except (AccessError, MissingError):
-                if request.env.user._is_public():
-                    return request.redirect(f"/web/login?redirect=/my/invoices/{invoice_id}")
-                raise NotFound() from None
-            customer = invoice.sudo().commercial_partner_id
+        if customer:
+            return self._billing_pay_page(
+                [invoice_id], amount, terms, "finnsys_billing_portal.portal_invoice_pay", customer
+            )
+        try:
+            invoice = self._document_check_access("account.move", invoice_id, access_token)
+        except (AccessError, MissingError):
+            if request.env.user._is_public():
+                return request.redirect(f"/web/login?redirect=/my/invoices/{invoice_id}")
+            raise NotFound() from None
         return self._billing_pay_page(
             [invoice_id],
             amount,
             terms,
             "finnsys_billing_portal.portal_invoice_pay",
-            customer,
-            access_token if not self._billing_customer() else None,
+            invoice.sudo().commercial_partner_id,
+            visitor=True,
+            link_token=access_token,
         )
 
     @http.route(
@@ -390,8 +394,11 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
             self._billing_customer(),
         )
 
-    def _billing_pay_page(self, invoice_ids, amount, terms, template, customer, link_token=None):
-        """``link_token``: the invoice's access token of a visitor of the e-mailed link."""
+    def _billing_pay_page(
+        self, invoice_ids, amount, terms, template, customer, visitor=False, link_token=None
+    ):
+        """``visitor``: someone paying the invoice of another, through the e-mailed link
+        (``link_token``, the invoice's access token) or from the backend's preview."""
         try:
             invoices = self._billing_payable_invoices(invoice_ids, customer)
         except UserError as error:
@@ -426,7 +433,7 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
             return request.render(template, values, status=400)
         return request.render(
             "finnsys_billing_portal.portal_invoice_pay_form",
-            values | self._billing_payment_form_values(intent, visitor=bool(link_token)),
+            values | self._billing_payment_form_values(intent, visitor=visitor),
         )
 
     @staticmethod

@@ -261,6 +261,7 @@ class TestPendingPartialPayment(HostileCase):
         self.assertIn("85.00", pay.text)
         open_tab = self.url_open("/my/invoices?filterby=open")
         self.assertIn(self.invoice.name, open_tab.text)
+        self.assertIn("o_billing_under_way", open_tab.text, "the list shows the 15.00 under way")
         too_much = self._token_payment_params(
             85.01, self._signed(85.01), csrf, surcharge=surcharge(85.01)
         )
