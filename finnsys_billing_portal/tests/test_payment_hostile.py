@@ -4,7 +4,7 @@ as another customer and logged out, with the records counted before and after.""
 from odoo import Command
 from odoo.tests import tagged
 
-from odoo.addons.finnsys_billing_portal.controllers.portal import terms_token
+from odoo.addons.finnsys_billing_portal.controllers.portal import terms_token, topup_token
 
 from .portal_common import BillingPortalCommon
 
@@ -299,3 +299,66 @@ class TestDeclineAndCountry(HostileCase):
         self.assertFalse(self.other_customer._can_edit_country())
         self.assertFalse(contact._can_edit_country(), "Odoo's own rule")
         self.assertTrue(self.user.partner_id._can_edit_country(), "another contact's address")
+
+
+@tagged("post_install", "-at_install")
+class TestOtherEntryPoints(HostileCase):
+    """The same method checks on paying several invoices and on topping up, and extra
+    fields that Odoo would pass on to the transaction."""
+
+    def setUp(self):
+        super().setUp()
+        self.authenticate("pp_user", "pp_user")
+        self.csrf = self._csrf(f"/my/invoices/{self.invoice.id}/pay")
+
+    def test_several_invoices_pay_the_surcharge_of_the_card_charged(self):
+        second = self._post_invoice(self.customer, 60.0)
+        invoices = self.invoice + second
+        url = f"/my/invoices/pay/{self.invoice.id},{second.id}/transaction"
+        signed = terms_token(self.env, invoices, 160.0)
+        visa = self.env.ref("payment.payment_method_visa")
+        for label, params in (
+            (
+                "Demo token alongside",
+                self._direct(160.0, signed, self.csrf, token_id=self.demo_token.id),
+            ),
+            ("Visa", self._direct(160.0, signed, self.csrf, method=visa)),
+        ):
+            self._assert_refused_nothing_created(url, params, 400, label)
+        surcharge = self.rule._compute_surcharge(160.0, self.currency)
+        tx = self._accepted(
+            url, self._direct(160.0, signed, self.csrf, method=visa, surcharge=surcharge)
+        )
+        self.assertEqual((tx.payment_method_id, tx.amount), (self.card, 160.0 + surcharge))
+
+    def test_extra_fields_are_refused(self):
+        url = f"/invoice/transaction/{self.invoice.id}"
+        base = self._direct(40.0, self._signed(40.0), self.csrf, surcharge=1.30)
+        for extra in (
+            {"partner_id": self.other_customer.id},
+            {"reference_prefix": "FAKE"},
+            {"currency_id": 2},
+            {"custom_create_values": {"amount": 1}},
+        ):
+            self._assert_refused_nothing_created(url, base | extra, 400, str(extra))
+
+    def test_topup_takes_only_methods_of_the_provider(self):
+        prepaid = self._portal_customer("Hostile Prepaid Co", "prepaid", "hostile_pre")
+        self.company.write({"billing_portal_topup_min": 20.0, "billing_portal_topup_max": 1000.0})
+        self.authenticate("hostile_pre", "hostile_pre")
+        csrf = self._csrf("/my/topup")
+        signed = topup_token(self.env, prepaid, 50.0)
+        url = "/my/topup/transaction"
+        paypal = self.env.ref("payment.payment_method_paypal")
+        for label, params in (
+            ("PayPal, not offered", self._direct(50.0, signed, csrf, method=paypal)),
+            ("A token of another customer", self._token_payment_params(50.0, signed, csrf)),
+            ("an unknown flow", self._direct(50.0, signed, csrf, flow="offline")),
+        ):
+            status = 404 if "token" in label else 400
+            self._assert_refused_nothing_created(
+                url, params | {"landing_route": "/my"}, status, label
+            )
+        visa = self.env.ref("payment.payment_method_visa")
+        tx = self._accepted(url, self._direct(50.0, signed, csrf, method=visa))
+        self.assertEqual((tx.payment_method_id, tx.amount), (self.card, 50.0))
