@@ -62,7 +62,7 @@ class PaymentTransaction(models.Model):
         consent.surcharge_move_id = move
 
     def _finnsys_surcharge_part(self):
-        return self.finnsys_surcharge_consent_id.surcharge
+        return super()._finnsys_surcharge_part() + self.finnsys_surcharge_consent_id.surcharge
 
     def _create_payment(self, **extra_create_values):
         """Settle the surcharge first, then the invoice, with the one payment of the total.
