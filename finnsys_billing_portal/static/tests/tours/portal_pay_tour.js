@@ -109,8 +109,8 @@ function surchargeDialog(button) {
             run: "click",
         },
         {
-            content: "The window shows amount, surcharge and total",
-            trigger: ".modal:contains(1.30):contains(41.30)",
+            content: "The window shows amount, surcharge with its rule and rate, and total",
+            trigger: ".modal:contains(1.30):contains(41.30):contains(Cards):contains(2.5%)",
         },
         {
             content: `Answer ${button}`,
