@@ -1,6 +1,8 @@
 """Hostile payments over HTTP: each finding of the portal's payment review, as the owner,
 as another customer and logged out, with the records counted before and after."""
 
+from freezegun import freeze_time
+
 from odoo import Command
 from odoo.tests import tagged
 
@@ -362,3 +364,34 @@ class TestOtherEntryPoints(HostileCase):
         visa = self.env.ref("payment.payment_method_visa")
         tx = self._accepted(url, self._direct(50.0, signed, csrf, method=visa))
         self.assertEqual((tx.payment_method_id, tx.amount), (self.card, 50.0))
+
+
+@tagged("post_install", "-at_install")
+class TestReminderUnderWay(HostileCase):
+    """Reminders leave an invoice alone while payments under way cover it."""
+
+    def _reminder_logs(self):
+        return self.env["finnsys.reminder.log"].search([("move_id", "=", self.invoice.id)])
+
+    def _run_reminders(self):
+        with freeze_time("2026-01-10"):
+            self.env.ref("finnsys_billing.ir_cron_send_reminders").method_direct_trigger()
+
+    def test_pending_payment_of_the_whole_invoice_holds_its_reminders(self):
+        tx = self.env["payment.transaction"].create(
+            {
+                "provider_id": self.provider.id,
+                "payment_method_id": self.card.id,
+                "partner_id": self.customer.id,
+                "amount": 100.0,
+                "currency_id": self.currency.id,
+                "reference": "UNDER-WAY-100",
+                "invoice_ids": [Command.set(self.invoice.ids)],
+            }
+        )
+        tx._set_pending()
+        self._run_reminders()
+        self.assertFalse(self._reminder_logs(), "nothing to remind while 100.00 is under way")
+        tx._set_canceled()
+        self._run_reminders()
+        self.assertTrue(self._reminder_logs(), "the failed payment leaves the invoice due")
