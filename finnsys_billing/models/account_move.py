@@ -2,6 +2,7 @@ from collections import defaultdict
 
 from odoo import fields, models
 from odoo.exceptions import RedirectWarning, UserError
+from odoo.fields import Domain
 from odoo.tools import format_amount
 
 
@@ -138,3 +139,42 @@ class AccountMove(models.Model):
                 if invoice.currency_id.is_zero(invoice.amount_residual):
                     break
                 invoice.js_assign_outstanding_line(credit.id)
+
+    def finnsys_amount_under_way(self):
+        """{invoice id: money of running payments not booked on it yet}, in its currency.
+
+        A payment is under way while its transaction is pending or authorized, or done but not
+        yet booked (the customer was charged already). A transaction's money, less its
+        surcharge, goes to its invoices in id order, each up to its residual; what is under way
+        never exceeds an invoice's residual. Used by the portal (what is left to pay, the *In
+        Progress* tab) and by the reminders (what is left to remind).
+        """
+        under_way = dict.fromkeys(self.ids, 0.0)
+        txs = (
+            self.env["payment.transaction"]
+            .sudo()
+            .search(
+                Domain("invoice_ids", "in", self.ids)
+                & (
+                    Domain("state", "in", ("pending", "authorized"))
+                    | (Domain("state", "=", "done") & Domain("is_post_processed", "=", False))
+                )
+            )
+        )
+        residual = {move.id: move.amount_residual for move in self.sudo()}
+        for tx in txs:
+            left = tx.amount - tx._finnsys_surcharge_part()
+            for move in tx.invoice_ids.sorted("id"):
+                share = max(0.0, min(left, move.amount_residual - under_way.get(move.id, 0.0)))
+                left -= share
+                if move.id in under_way:
+                    under_way[move.id] = move.currency_id.round(under_way[move.id] + share)
+        return {move_id: min(amount, residual[move_id]) for move_id, amount in under_way.items()}
+
+    def finnsys_amount_payable(self):
+        """{invoice id: what can still be paid online}: the residual less what is under way."""
+        under_way = self.finnsys_amount_under_way()
+        return {
+            move.id: move.currency_id.round(move.amount_residual - under_way[move.id])
+            for move in self.sudo()
+        }

@@ -193,6 +193,10 @@ class FinnsysReminderLog(models.Model):
     @api.model
     def _reminder_process_customers(self, partner_ids, today):
         rules_by_move, logged_offset = self._reminder_due_pairs(partner_ids, today)
+        # Payments under way that cover an invoice leave nothing to remind; should they
+        # fail, a later run finds the rule still due.
+        payable = self.env["account.move"].browse(rules_by_move).finnsys_amount_payable()
+        rules_by_move = {move_id: due for move_id, due in rules_by_move.items() if payable[move_id]}
         invoices = self.env["account.move"].browse(sorted(rules_by_move))
         Rule = self.env["finnsys.reminder.rule"]
         decisions = []  # (invoice, rule, skip reason or False)

@@ -12,3 +12,11 @@ class PaymentTransaction(models.Model):
         ondelete="restrict",
         help="The automatic top-up this charge belongs to.",
     )
+
+    def _finnsys_surcharge_part(self):
+        """The part of this transaction's amount that pays a surcharge, not its invoices.
+
+        Zero here; the portal, which charges surcharges, adds it.
+        """
+        self.ensure_one()
+        return 0.0

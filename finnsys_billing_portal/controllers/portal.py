@@ -1,42 +1,36 @@
-import math
 from contextlib import contextmanager
 
 from werkzeug.exceptions import BadRequest, Forbidden, NotFound, abort
 
-from odoo import Command, fields, http
+from odoo import fields, http
 from odoo.exceptions import AccessError, MissingError, UserError
 from odoo.fields import Domain
 from odoo.http import request
-from odoo.tools import consteq, hmac
+from odoo.tools import consteq
 
 from odoo.addons.account_payment.controllers import payment as account_payment_payment
 from odoo.addons.account_payment.controllers import portal as account_payment_portal
+from odoo.addons.payment import utils as payment_utils
 from odoo.addons.portal.controllers.portal import pager as portal_pager
+
+from .payment_intent import (
+    PaymentIntent,
+    as_int,
+    parse_money,
+    same_amount,
+    terms_token,
+    topup_token,
+)
+
+__all__ = ["BillingPortal", "json_refusal", "terms_token", "topup_token"]
 
 CUSTOMER_MOVE_TYPES = ("out_invoice", "out_refund")
 PAYABLE_STATES = ("not_paid", "partial")
 SETTLED_STATES = ("paid", "reversed")
 RUNNING_TX_STATES = ("pending", "authorized")
 MAX_BATCH_INVOICES = 50
-# What Odoo's payment form always sends (null when empty) to a transaction route.
-PAYMENT_FORM_KEYS = {
-    "provider_id",
-    "payment_method_id",
-    "token_id",
-    "flow",
-    "tokenization_requested",
-}
-
-
-def terms_token(env, invoices, amount):
-    """Signature that the customer ticked the terms for paying ``amount`` on ``invoices``."""
-    ids = ",".join(str(invoice_id) for invoice_id in sorted(invoices.ids))
-    return hmac(env(su=True), "finnsys_billing_portal.pay_terms", f"{ids}|{amount:.6f}")
-
-
-def topup_token(env, customer, amount):
-    """Signature that ``customer`` ticked the terms for topping up ``amount``."""
-    return hmac(env(su=True), "finnsys_billing_portal.topup_terms", f"{customer.id}|{amount:.6f}")
+# Refused surcharges stored per customer and hour; more is someone scripting the route.
+MAX_DECLINES_PER_HOUR = 20
 
 
 def json_refusal(status, message):
@@ -76,9 +70,11 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
             return request.env["res.partner"].sudo()
         return user.partner_id.commercial_partner_id.sudo()
 
-    def _billing_documents_domain(self):
+    def _billing_documents_domain(self, customer=None):
+        """The posted documents of ``customer``, by default the logged-in one."""
+        customer = customer or self._billing_customer()
         return (
-            Domain("commercial_partner_id", "=", self._billing_customer().id)
+            Domain("commercial_partner_id", "=", customer.id)
             & Domain("move_type", "in", CUSTOMER_MOVE_TYPES)
             & Domain("state", "=", "posted")
         )
@@ -128,24 +124,42 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
     # ------------------------------------------------------------------
     def _invoice_get_page_view_values(self, invoice, access_token, **kwargs):
         values = super()._invoice_get_page_view_values(invoice, access_token, **kwargs)
-        if request.env.user._is_portal() and invoice.filtered_domain(
-            self._billing_tab_domains()["open"] & Domain("move_type", "=", "out_invoice")
-        ):
-            # Customers pay through the amount and terms step, which Odoo's dialog skips.
-            values["billing_pay_url"] = f"/my/invoices/{invoice.id}/pay"
+        customer = invoice.sudo().commercial_partner_id
+        visitor = not self._billing_customer()
+        open_domain = self._billing_tab_domains(customer)["open"]
+        if invoice.filtered_domain(open_domain & Domain("move_type", "=", "out_invoice")):
+            # Everyone pays through the amount and terms step, which Odoo's dialog skips; the
+            # e-mailed link (a visitor) keeps its access token.
+            url = f"/my/invoices/{invoice.id}/pay"
+            token = visitor and access_token
+            values["billing_pay_url"] = f"{url}?access_token={token}" if token else url
         return values
 
-    def _billing_running_domain(self):
-        """Invoices being paid: a payment not yet matched with the bank, or a transaction
-        still running or confirmed but not yet booked (the customer was charged already)."""
+    def _billing_running_domain(self, customer=None):
+        """Invoices being paid: a payment not yet matched with the bank, or payments under way
+        (a transaction still running, or confirmed but not yet booked: the customer was
+        charged already) that cover all that is left to pay. A smaller payment under way
+        leaves the invoice payable for the rest."""
         unbooked = Domain("state", "=", "done") & Domain("is_post_processed", "=", False)
-        return Domain("payment_state", "=", "in_payment") | Domain(
-            "transaction_ids", "any", Domain("state", "in", RUNNING_TX_STATES) | unbooked
+        running_tx = Domain("state", "in", RUNNING_TX_STATES) | unbooked
+        candidates = (
+            request.env["account.move"]
+            .sudo()
+            .search(
+                self._billing_documents_domain(customer)
+                & Domain("payment_state", "in", PAYABLE_STATES)
+                & Domain("transaction_ids", "any", running_tx)
+            )
         )
+        payable = candidates.finnsys_amount_payable()
+        covered = candidates.filtered(
+            lambda move: move.currency_id.compare_amounts(payable[move.id], 0.0) <= 0
+        )
+        return Domain("payment_state", "=", "in_payment") | Domain("id", "in", covered.ids)
 
-    def _billing_tab_domains(self):
-        base = self._billing_documents_domain()
-        running = self._billing_running_domain()
+    def _billing_tab_domains(self, customer=None):
+        base = self._billing_documents_domain(customer)
+        running = self._billing_running_domain(customer)
         return {
             "all": base,
             "open": base & Domain("payment_state", "in", PAYABLE_STATES) & ~running,
@@ -239,6 +253,7 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
             "page_name": "invoice",
             "invoices": invoices,
             "running_ids": set(running.ids),
+            "under_way": invoices.finnsys_amount_under_way(),
             "pager": pager,
             "billing_tabs": self._billing_tabs(),
             "billing_counts": counts,
@@ -282,21 +297,23 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
             raise UserError(request.env._("Please select each invoice only once."))
         return ids
 
-    def _billing_payable_invoices(self, invoice_ids):
-        """The customer's open invoices ``invoice_ids`` (sudo), which can be paid together.
+    def _billing_payable_invoices(self, invoice_ids, customer=None):
+        """The open invoices ``invoice_ids`` of ``customer`` (by default the logged-in one;
+        sudo), which can be paid together.
 
-        :raise NotFound: an id that is not an invoice of the logged-in customer
+        :raise NotFound: an id that is not an invoice of the customer
         :raise UserError: a bad selection, an invoice that cannot be paid (paid, cancelled,
-            payment under way) or invoices of several currencies or companies
+            payments under way that cover it) or invoices of several currencies or companies
         """
-        if not self._billing_customer():
+        customer = customer or self._billing_customer()
+        if not customer:
             raise NotFound()
         ids = self._billing_invoice_ids(invoice_ids)
         invoices = (
             request.env["account.move"]
             .sudo()
             .search(
-                Domain("commercial_partner_id", "=", self._billing_customer().id)
+                Domain("commercial_partner_id", "=", customer.id)
                 & Domain("move_type", "=", "out_invoice")
                 & Domain("state", "in", ("posted", "cancel"))
                 & Domain("id", "in", ids),
@@ -305,7 +322,7 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
         )
         if len(invoices) != len(ids):
             raise NotFound()
-        closed = invoices - invoices.filtered_domain(self._billing_tab_domains()["open"])
+        closed = invoices - invoices.filtered_domain(self._billing_tab_domains(customer)["open"])
         if closed:
             raise UserError(
                 request.env._(
@@ -322,75 +339,41 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
             )
         return invoices
 
-    @staticmethod
-    def _billing_parse_money(raw, currency, not_a_number):
-        """``raw`` as a finite float with no more decimals than ``currency`` allows.
-
-        The browser's figure is text: "abc", "NaN", "inf" and 0.001 are refused here, before
-        any rule about the amount itself.
-        """
-        try:
-            amount = float(raw)
-        except (TypeError, ValueError):
-            amount = math.nan
-        if not math.isfinite(amount):
-            raise UserError(not_a_number)
-        if abs(amount - currency.round(amount)) > 1e-9:
-            raise UserError(
-                request.env._(
-                    "Please enter the amount with at most %(digits)s decimals.",
-                    digits=currency.decimal_places,
-                )
-            )
-        return amount
-
-    @staticmethod
-    def _billing_parse_amount(raw, invoices):
-        """The amount ``raw`` to pay on ``invoices`` as a float.
-
-        One invoice can be paid in part (0 < amount <= residual); several invoices are paid
-        together for their whole residual, so each of them ends up paid.
-
-        :raise UserError: with a sentence the customer can act on
-        """
-        currency = invoices.currency_id
-        residual = currency.round(sum(invoices.mapped("amount_residual")))
-        if len(invoices) > 1:
-            if not BillingPortal._billing_same_amount(raw, residual, currency):
-                raise UserError(
-                    request.env._(
-                        "These invoices total %(total)s and are paid in full together: reload"
-                        " the page to pay them.",
-                        total=currency.format(residual),
-                    )
-                )
-            return residual
-        amount = BillingPortal._billing_parse_money(
-            raw, currency, request.env._("Please enter the amount to pay as a number.")
-        )
-        if currency.compare_amounts(amount, 0.0) <= 0:
-            raise UserError(request.env._("Please enter an amount greater than zero."))
-        if currency.compare_amounts(amount, residual) > 0:
-            raise UserError(
-                request.env._(
-                    "Please enter at most %(residual)s, the amount still due.",
-                    residual=currency.format(residual),
-                )
-            )
-        return currency.round(amount)
-
     @http.route(
         "/my/invoices/<int:invoice_id>/pay",
         type="http",
-        auth="user",
+        auth="public",
         methods=["GET", "POST"],
         website=True,
         sitemap=False,
     )
-    def portal_billing_invoice_pay(self, invoice_id, amount=None, terms=None, **kw):
-        """Step 1 chooses the amount and ticks the terms; step 2 shows Odoo's payment form."""
+    def portal_billing_invoice_pay(
+        self, invoice_id, amount=None, terms=None, access_token=None, **kw
+    ):
+        """Step 1 chooses the amount and ticks the terms; step 2 shows Odoo's payment form.
+
+        A logged-in customer pays its own invoice; anyone else needs the invoice's access
+        token, as in the "Pay online" link of the e-mails.
+        """
+        customer = self._billing_customer()
+        if customer:
+            return self._billing_pay_page(
+                [invoice_id], amount, terms, "finnsys_billing_portal.portal_invoice_pay", customer
+            )
+        try:
+            invoice = self._document_check_access("account.move", invoice_id, access_token)
+        except (AccessError, MissingError):
+            if request.env.user._is_public():
+                return request.redirect(f"/web/login?redirect=/my/invoices/{invoice_id}")
+            raise NotFound() from None
         return self._billing_pay_page(
-            [invoice_id], amount, terms, "finnsys_billing_portal.portal_invoice_pay"
+            [invoice_id],
+            amount,
+            terms,
+            "finnsys_billing_portal.portal_invoice_pay",
+            invoice.sudo().commercial_partner_id,
+            visitor=True,
+            link_token=access_token,
         )
 
     @http.route(
@@ -408,30 +391,41 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
             amount,
             terms,
             "finnsys_billing_portal.portal_invoices_pay",
+            self._billing_customer(),
         )
 
-    def _billing_pay_page(self, invoice_ids, amount, terms, template):
+    def _billing_pay_page(
+        self, invoice_ids, amount, terms, template, customer, visitor=False, link_token=None
+    ):
+        """``visitor``: someone paying the invoice of another, through the e-mailed link
+        (``link_token``, the invoice's access token) or from the backend's preview."""
         try:
-            invoices = self._billing_payable_invoices(invoice_ids)
+            invoices = self._billing_payable_invoices(invoice_ids, customer)
         except UserError as error:
             return request.render(
                 "finnsys_billing_portal.portal_invoice_pay_error",
                 {"page_name": "billing_pay", "error": error.args[0]},
                 status=400,
             )
-        total = invoices.currency_id.round(sum(invoices.mapped("amount_residual")))
+        payable = invoices.finnsys_amount_payable()
+        total = invoices.currency_id.round(sum(payable.values()))
         values = {
             "page_name": "billing_pay",
             "invoice": invoices[:1],
             "invoices": invoices,
             "total": total,
             "amount": total,
+            "under_way": invoices.currency_id.round(
+                sum(invoices.mapped("amount_residual")) - total
+            ),
+            "link_token": link_token,
         }
         if request.httprequest.method == "GET":
             return request.render(template, values)
         try:
             values["amount"] = amount
-            values["amount"] = self._billing_parse_amount(amount, invoices)
+            intent = PaymentIntent.for_invoices(request.env, customer, invoices, amount)
+            values["amount"] = intent.amount
             if not terms:
                 raise UserError(request.env._("Please accept the terms and conditions to pay."))
         except UserError as error:
@@ -439,7 +433,7 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
             return request.render(template, values, status=400)
         return request.render(
             "finnsys_billing_portal.portal_invoice_pay_form",
-            values | self._billing_payment_form_values(invoices, values["amount"]),
+            values | self._billing_payment_form_values(intent, visitor=visitor),
         )
 
     @staticmethod
@@ -450,33 +444,40 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
         base = "/my/invoices/pay/" + ",".join(str(invoice_id) for invoice_id in invoices.ids)
         return f"{base}/transaction", f"{base}/surcharge"
 
-    def _billing_payment_form_values(self, invoices, amount):
-        customer = self._billing_customer()
+    def _billing_payment_form_values(self, intent, visitor=False):
+        invoices, customer = intent.invoices, intent.customer
         transaction_route, surcharge_route = self._billing_pay_routes(invoices)
         values = self._get_common_page_view_values(
             invoices_data={
-                "partner": customer,
-                "company": invoices.company_id,
-                "total_amount": amount,
-                "currency": invoices.currency_id,
-                "amount_residual": sum(invoices.mapped("amount_residual")),
+                "partner": invoices.partner_id[:1] if visitor else customer,
+                "company": intent.company,
+                "total_amount": intent.amount,
+                "currency": intent.currency,
+                "amount_residual": intent.amount,
                 "landing_route": "/my/invoices",
                 "transaction_route": transaction_route,
             },
         )
-        # Cards are saved on the customer; Odoo only offers the contact's own tokens.
-        values["tokens_sudo"] |= (
-            request.env["payment.token"]
-            .sudo()
-            .search(
-                Domain("provider_id", "in", values["providers_sudo"].ids)
-                & Domain("partner_id", "child_of", customer.id)
+        if visitor:
+            # Someone with the link may pay, but neither use nor save the customer's cards.
+            values["tokens_sudo"] = request.env["payment.token"].sudo()
+            values["show_tokenize_input_mapping"] = dict.fromkeys(
+                values["show_tokenize_input_mapping"], False
             )
-        )
+        else:
+            # Cards are saved on the customer; Odoo only offers the contact's own tokens.
+            values["tokens_sudo"] |= (
+                request.env["payment.token"]
+                .sudo()
+                .search(
+                    Domain("provider_id", "in", values["providers_sudo"].ids)
+                    & Domain("partner_id", "child_of", customer.id)
+                )
+            )
         values.update(
-            amount=amount,
+            amount=intent.amount,
             surcharge_route=surcharge_route,
-            access_token=terms_token(request.env, invoices, amount),
+            access_token=terms_token(request.env, invoices, intent.amount),
             billing_form=True,
         )
         return values
@@ -509,16 +510,53 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
         if not request.validate_csrf(params.get("csrf_token")):
             raise BadRequest(request.env._("Your session expired: reload the page and pay again."))
 
-    @http.route()
-    def invoice_transaction(self, invoice_id, access_token, **kwargs):
-        """Check every figure of a customer's payment before Odoo creates the transaction.
+    def _billing_payer(self, invoice_ids, raw_amount, access_token):
+        """Who pays ``invoice_ids``: (the customer, whether a visitor pays it).
 
-        Odoo's route takes any amount; for billing customers the amount must be a valid part
-        of the residual, the terms signature must match it, the CSRF token must be valid and
-        a saved token must be the customer's own.
+        A logged-in customer pays its own invoices. Anyone else pays one invoice through its
+        e-mailed link: the pay page of that link signed the amount, and that signature is
+        checked first, so someone without it learns nothing about the invoice.
         """
-        if not self._billing_customer():
-            return super().invoice_transaction(invoice_id, access_token, **kwargs)
+        customer = self._billing_customer()
+        if customer:
+            return customer, False
+        ids = invoice_ids if isinstance(invoice_ids, list) and len(invoice_ids) == 1 else [0]
+        invoice = request.env["account.move"].sudo().browse(as_int(ids[0])).exists()
+        try:
+            signed = consteq(
+                str(access_token), terms_token(request.env, invoice, float(raw_amount))
+            )
+        except (TypeError, ValueError):
+            signed = False
+        if not invoice or not signed:
+            raise NotFound()
+        return invoice.commercial_partner_id, True
+
+    def _billing_intent(self, invoice_ids, raw_amount, access_token, params, lock=False):
+        """The payment of ``invoice_ids`` as the server decides it, from the figures and
+        choices the payment form sent (``params``); ``lock`` the customer first, before what
+        is left to pay is read."""
+        customer, visitor = self._billing_payer(invoice_ids, raw_amount, access_token)
+        if lock:
+            # Two payments of the customer at once: the second is retried once the first is
+            # committed and then finds the invoices under way.
+            customer._billing_lock()
+        invoices = self._billing_payable_invoices(invoice_ids, customer)
+        intent = PaymentIntent.for_invoices(request.env, customer, invoices, raw_amount, visitor)
+        intent.check_terms(access_token)
+        intent.choose_method(params)
+        intent.compute_surcharge()
+        return intent
+
+    @http.route()
+    def invoice_transaction(self, invoice_id, access_token=None, **kwargs):
+        """Every payment of one invoice: a customer's, and the e-mailed link's.
+
+        Odoo's route takes any amount; here the amount must be a valid part of what is left to
+        pay, the terms signature must match it, the CSRF token must be valid, the method must
+        be one the provider takes and a saved token the customer's own (never a visitor's).
+        Staff paying from the backend's preview pay the same way.
+        """
         with self._billing_json_refusals():
             return self._billing_invoices_transaction([invoice_id], access_token, kwargs)
 
@@ -530,243 +568,201 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
 
     def _billing_invoices_transaction(self, invoice_ids, access_token, kwargs):
         self._billing_check_csrf(kwargs)
-        # Two payments of the customer at once: the second is retried once the first is
-        # committed and then finds the invoices under way.
-        self._billing_customer()._billing_lock()
-        invoices, amount, rule, method, surcharge = self._billing_surcharge_quote(
-            invoice_ids, kwargs.get("amount"), access_token, kwargs
-        )
-        currency = invoices.currency_id
         offered = kwargs.pop("surcharge", None)
-        if surcharge and not self._billing_same_amount(offered, surcharge, currency):
-            raise UserError(
-                request.env._(
-                    "The surcharge for this payment is %(surcharge)s: reload the page and accept"
-                    " it to pay.",
-                    surcharge=currency.format(surcharge),
-                )
-            )
-        kwargs["amount"] = currency.round(amount + surcharge)
-        tx = self._billing_create_transaction(
-            currency, invoices, None, kwargs, allowed_keys={"name_next_installment"}
+        intent = self._billing_intent(
+            invoice_ids, kwargs.get("amount"), access_token, kwargs, lock=True
         )
-        if surcharge:
-            tx.finnsys_surcharge_consent_id = self._billing_record_consent(
-                "accepted", invoices, rule, method, amount, surcharge, tx
+        intent.check_surcharge(offered)
+        partner = intent.invoices.partner_id[:1] if intent.visitor else request.env.user.partner_id
+        tx = self._billing_create_transaction(
+            intent, partner, None, kwargs, allowed_keys={"name_next_installment"}
+        )
+        if intent.surcharge:
+            tx.finnsys_surcharge_consent_id = intent.record_consent(
+                "accepted", request.env.user, request.httprequest.remote_addr, tx
             )
         return tx._get_processing_values()
 
-    def _billing_create_transaction(self, currency, invoices, prefix, kwargs, allowed_keys=()):
-        """Create the transaction of checked ``kwargs``; it lands on the payment page."""
+    def _billing_create_transaction(self, intent, partner, prefix, kwargs, allowed_keys=()):
+        """Create the transaction of ``intent``; it lands on the payment page."""
         self._validate_transaction_kwargs(kwargs, additional_allowed_keys=allowed_keys)
-        if not PAYMENT_FORM_KEYS <= kwargs.keys():
-            # Odoo's _create_transaction would fail with a TypeError: a server error.
-            raise BadRequest(
-                request.env._("The payment form is incomplete: reload the page and pay again.")
-            )
-        kwargs.pop("csrf_token", None)
-        kwargs.update(
-            currency_id=currency.id,
-            partner_id=request.env.user.partner_id.id,
-            reference_prefix=prefix,
-            landing_route="/my/invoices",
-        )
-        tx = self._create_transaction(
-            custom_create_values={"invoice_ids": [Command.set(invoices.ids)]} if invoices else None,
-            **kwargs,
-        )
+        tx = self._create_transaction(**intent.transaction_kwargs(kwargs, partner, prefix))
         tx.landing_route = f"/my/payments/{tx.id}"
+        if intent.visitor:
+            token = payment_utils.generate_access_token(tx.id, tx.reference)
+            tx.landing_route += f"?access_token={token}"
         return tx
 
     @http.route()
     def overdue_invoices_transaction(self, payment_reference, **kwargs):
         """Odoo's "pay all overdue invoices" takes the browser's amount as it comes, and only
         finds invoices addressed to the contact itself. A billing customer pays exactly the
-        overdue residual of the whole company, computed here, with a valid CSRF token and,
-        for a saved card, one of the customer's own."""
+        overdue residual of the whole company, computed here, through the same checks of the
+        provider, method and token as any other payment."""
         customer = self._billing_customer()
         if not customer:
             return super().overdue_invoices_transaction(payment_reference, **kwargs)
         with self._billing_json_refusals():
             self._billing_check_csrf(kwargs)
             customer._billing_lock()  # a second payment at once waits, then sees this one
-            overdue = (
-                request.env["account.move"]
-                .sudo()
-                .search(
-                    self._billing_documents_domain()
-                    & Domain("move_type", "=", "out_invoice")
-                    & Domain("payment_state", "in", ("not_paid", "partial"))
-                    & Domain("invoice_date_due", "<", fields.Date.context_today(customer))
-                )
-            )
-            if not overdue:
-                raise UserError(request.env._("You have no overdue invoice to pay."))
-            if overdue.filtered_domain(self._billing_running_domain()):
-                raise UserError(
-                    request.env._(
-                        "A payment of one of your overdue invoices is under way: pay the others"
-                        " from the Open tab of your invoices."
-                    )
-                )
-            currency = overdue.currency_id
-            if len(currency) != 1:
-                raise UserError(
-                    request.env._("Your overdue invoices are in several currencies: pay each one.")
-                )
-            total = currency.round(sum(overdue.mapped("amount_residual")))
-            if not self._billing_same_amount(kwargs.get("amount"), total, currency):
-                raise UserError(
-                    request.env._(
-                        "Your overdue invoices total %(total)s: reload the page to pay them.",
-                        total=currency.format(total),
-                    )
-                )
-            kwargs["amount"] = total
-            method = self._billing_payment_method(kwargs)
-            Rule = request.env["finnsys.surcharge.rule"].sudo()
-            country = customer.country_id
-            rules = Rule.union(*(Rule._find(c, method, country) for c in overdue.company_id))
-            if any(rule._compute_surcharge(total, currency) for rule in rules):
+            intent = self._billing_overdue_intent(customer, kwargs.get("amount"))
+            intent.choose_method(kwargs)
+            if intent.compute_surcharge():
                 # This page has no surcharge consent: the Open tab shows and books it.
                 raise UserError(
                     request.env._(
                         "Paying with %(method)s carries a surcharge: pay your overdue invoices"
                         " from the Open tab of your invoices, where it is shown before you pay.",
-                        method=method.name,
+                        method=intent.method.name,
                     )
                 )
-            tx = self._billing_create_transaction(currency, overdue, payment_reference, kwargs)
+            partner = request.env.user.partner_id
+            tx = self._billing_create_transaction(intent, partner, payment_reference, kwargs)
             return tx._get_processing_values()
 
-    def _billing_payment_method(self, params):
-        """The payment method of the chosen saved token or new method (sudo); 404 if foreign."""
-        token_id = self._cast_as_int(params.get("token_id"))
-        if token_id:
-            token = request.env["payment.token"].sudo().browse(token_id).exists()
-            if token.partner_id.commercial_partner_id != self._billing_customer():
-                raise NotFound()
-            return token.payment_method_id
-        method_id = self._cast_as_int(params.get("payment_method_id"))
-        return request.env["payment.method"].sudo().browse(method_id or []).exists()
-
-    @staticmethod
-    def _billing_same_amount(raw, expected, currency):
-        """Whether the browser's ``raw`` figure is exactly ``expected``: 150.001 is not 150.00,
-        although the currency rounds it so (as on the pay page, extra decimals are refused)."""
-        try:
-            value = float(raw)
-        except (TypeError, ValueError):
-            return False
-        return (
-            math.isfinite(value)
-            and abs(value - currency.round(value)) <= 1e-9
-            and not currency.compare_amounts(value, expected)
-        )
-
-    def _billing_record_consent(self, state, invoices, rule, method, amount, surcharge, tx=None):
-        # A consent names one invoice: the first one of a payment of several.
-        invoice = invoices[:1]
-        return (
-            request.env["finnsys.surcharge.consent"]
+    def _billing_overdue_intent(self, customer, raw_amount):
+        """The payment of all of ``customer``'s overdue invoices, for exactly their total."""
+        overdue = (
+            request.env["account.move"]
             .sudo()
-            .create(
-                {
-                    "state": state,
-                    "partner_id": invoice.commercial_partner_id.id,
-                    "user_id": request.env.user.id,
-                    "invoice_id": invoice.id,
-                    "rule_id": rule.id,
-                    "payment_method_id": method.id,
-                    "transaction_id": tx.id if tx else False,
-                    "currency_id": invoice.currency_id.id,
-                    "amount": amount,
-                    "surcharge": surcharge,
-                    "total": invoice.currency_id.round(amount + surcharge),
-                    "ip_address": request.httprequest.remote_addr,
-                }
+            .search(
+                self._billing_documents_domain()
+                & Domain("move_type", "=", "out_invoice")
+                & Domain("payment_state", "in", PAYABLE_STATES)
+                & Domain("invoice_date_due", "<", fields.Date.context_today(customer))
             )
         )
-
-    def _billing_surcharge_quote(self, invoice_ids, amount, access_token, params):
-        """Invoices, amount, rule, method and surcharge of a payment about to be made."""
-        invoices = self._billing_payable_invoices(invoice_ids)
-        amount = self._billing_parse_amount(amount, invoices)
-        if not consteq(str(access_token), terms_token(request.env, invoices, amount)):
+        if not overdue:
+            raise UserError(request.env._("You have no overdue invoice to pay."))
+        if any(overdue.finnsys_amount_under_way().values()):
             raise UserError(
-                request.env._("Please accept the terms and conditions for this amount to pay.")
+                request.env._(
+                    "A payment of one of your overdue invoices is under way: pay the others"
+                    " from the Open tab of your invoices."
+                )
             )
-        method = self._billing_payment_method(params)
-        rule = request.env["finnsys.surcharge.rule"]._find(
-            invoices.company_id, method, invoices.commercial_partner_id.country_id
+        if len(overdue.currency_id) != 1 or len(overdue.company_id) != 1:
+            raise UserError(
+                request.env._("Your overdue invoices are in several currencies: pay each one.")
+            )
+        currency = overdue.currency_id
+        total = currency.round(sum(overdue.mapped("amount_residual")))
+        if not same_amount(raw_amount, total, currency):
+            raise UserError(
+                request.env._(
+                    "Your overdue invoices total %(total)s: reload the page to pay them.",
+                    total=currency.format(total),
+                )
+            )
+        return PaymentIntent(
+            request.env, customer, overdue.company_id, currency, total, invoices=overdue
         )
-        return invoices, amount, rule, method, rule._compute_surcharge(amount, invoices.currency_id)
 
-    @http.route(
-        [
-            "/my/invoices/<int:invoice_id>/surcharge",
-            "/my/invoices/pay/<string:invoice_ids>/surcharge",
-        ],
-        type="jsonrpc",
-        auth="user",
-    )
-    def portal_billing_surcharge(
-        self, invoice_id=None, invoice_ids=None, amount=None, access_token=None, **params
-    ):
+    def _billing_quote(self, invoice_ids, amount, access_token, params):
         """The surcharge the customer must accept before paying, with the figures to show."""
         with self._billing_json_refusals():
-            invoices, amount, __, __, surcharge = self._billing_surcharge_quote(
-                [invoice_id] if invoice_id else invoice_ids, amount, access_token, params
-            )
-        currency = invoices.currency_id
+            intent = self._billing_intent(invoice_ids, amount, access_token, params)
+        currency, rule = intent.currency, intent.rule
         return {
-            "surcharge": surcharge,
-            "amount_display": currency.format(amount),
-            "surcharge_display": currency.format(surcharge),
-            "total_display": currency.format(amount + surcharge),
+            "surcharge": intent.surcharge,
+            "amount_display": currency.format(intent.amount),
+            "surcharge_display": currency.format(intent.surcharge),
+            "total_display": currency.format(intent.total),
+            "rule_name": rule.name or "",
+            "rule_percent": rule.percent,
+            "rule_fixed_display": currency.format(rule.fixed_amount) if rule else "",
         }
 
-    @http.route(
-        [
-            "/my/invoices/<int:invoice_id>/surcharge/decline",
-            "/my/invoices/pay/<string:invoice_ids>/surcharge/decline",
-        ],
-        type="jsonrpc",
-        auth="user",
-    )
-    def portal_billing_surcharge_decline(
-        self, invoice_id=None, invoice_ids=None, amount=None, access_token=None, **params
-    ):
+    def _billing_decline(self, invoice_ids, amount, access_token, params):
         """Record that the customer refused the surcharge; nothing is charged."""
         with self._billing_json_refusals():
             self._billing_check_csrf(params)
-            invoices, amount, rule, method, surcharge = self._billing_surcharge_quote(
-                [invoice_id] if invoice_id else invoice_ids, amount, access_token, params
-            )
-        if surcharge:
-            self._billing_record_consent("declined", invoices, rule, method, amount, surcharge)
+            intent = self._billing_intent(invoice_ids, amount, access_token, params)
+            if intent.surcharge:
+                self._billing_check_decline_rate(intent.customer)
+                intent.record_consent("declined", request.env.user, request.httprequest.remote_addr)
         return {"message": request.env._("The payment was not completed.")}
+
+    @staticmethod
+    def _billing_check_decline_rate(customer):
+        """A customer refuses a surcharge a few times an hour at most; a script that calls the
+        route in a loop would fill the consent log."""
+        customer._billing_lock()
+        since = fields.Datetime.subtract(fields.Datetime.now(), hours=1)
+        declined = (
+            request.env["finnsys.surcharge.consent"]
+            .sudo()
+            .search_count(
+                Domain("partner_id", "=", customer.id)
+                & Domain("state", "=", "declined")
+                & Domain("at", ">=", since),
+                limit=MAX_DECLINES_PER_HOUR,
+            )
+        )
+        if declined >= MAX_DECLINES_PER_HOUR:
+            json_refusal(
+                429,
+                request.env._("Too many payments were cancelled: please try again in an hour."),
+            )
+
+    @http.route("/my/invoices/<int:invoice_id>/surcharge", type="jsonrpc", auth="public")
+    def portal_billing_surcharge(self, invoice_id, amount=None, access_token=None, **params):
+        """The surcharge of paying one invoice (also through its e-mailed link)."""
+        return self._billing_quote([invoice_id], amount, access_token, params)
+
+    @http.route("/my/invoices/pay/<string:invoice_ids>/surcharge", type="jsonrpc", auth="user")
+    def portal_billing_invoices_surcharge(
+        self, invoice_ids, amount=None, access_token=None, **params
+    ):
+        """The surcharge of paying several invoices together."""
+        return self._billing_quote(invoice_ids, amount, access_token, params)
+
+    @http.route("/my/invoices/<int:invoice_id>/surcharge/decline", type="jsonrpc", auth="public")
+    def portal_billing_surcharge_decline(
+        self, invoice_id, amount=None, access_token=None, **params
+    ):
+        """The customer refused the surcharge of paying one invoice."""
+        return self._billing_decline([invoice_id], amount, access_token, params)
+
+    @http.route(
+        "/my/invoices/pay/<string:invoice_ids>/surcharge/decline", type="jsonrpc", auth="user"
+    )
+    def portal_billing_invoices_surcharge_decline(
+        self, invoice_ids, amount=None, access_token=None, **params
+    ):
+        """The customer refused the surcharge of paying several invoices together."""
+        return self._billing_decline(invoice_ids, amount, access_token, params)
 
     # ------------------------------------------------------------------
     # landing page of a payment
     # ------------------------------------------------------------------
-    @http.route("/my/payments/<int:tx_id>", type="http", auth="user", website=True, sitemap=False)
-    def portal_billing_payment(self, tx_id, **kw):
+    @http.route("/my/payments/<int:tx_id>", type="http", auth="public", website=True, sitemap=False)
+    def portal_billing_payment(self, tx_id, access_token=None, **kw):
         """Where Odoo's payment status page sends the customer once the payment is processed:
-        amount, reference, the balance read from the ledger now, and the invoices paid."""
+        amount, surcharge, reference, the balance read from the ledger now, and the invoices
+        paid. A visitor of an e-mailed link comes with the transaction's signature and sees
+        the payment and its invoices, not the account's balance."""
         customer = self._billing_customer()
         tx = request.env["payment.transaction"].sudo().browse(tx_id).exists()
+        visitor = not customer and payment_utils.check_access_token(
+            access_token, tx.id, tx.reference
+        )
+        if visitor:
+            customer = tx.partner_id.commercial_partner_id
+        elif not customer and request.env.user._is_public():
+            return request.redirect(f"/web/login?redirect=/my/payments/{tx_id}")
         if not customer or tx.partner_id.commercial_partner_id != customer:
             raise NotFound()
         company = tx.company_id
-        invoices = tx.invoice_ids.filtered_domain(self._billing_documents_domain())
-        running = invoices.filtered_domain(self._billing_running_domain())
+        invoices = tx.invoice_ids.filtered_domain(self._billing_documents_domain(customer))
+        running = invoices.filtered_domain(self._billing_running_domain(customer))
         return request.render(
             "finnsys_billing_portal.portal_payment",
             {
                 "page_name": "billing_payment",
                 "tx": tx,
                 "customer": customer,
+                "visitor": visitor,
                 "balance": customer.with_company(company).billing_balance,
                 "balance_currency": company.currency_id,
                 "invoices": invoices,
@@ -790,7 +786,7 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
         :raise UserError: with a sentence the customer can act on
         """
         currency = company.currency_id
-        amount = BillingPortal._billing_parse_money(
+        amount = parse_money(
             raw, currency, request.env._("Please enter the amount to add as a number.")
         )
         low, high = company.billing_portal_topup_min, company.billing_portal_topup_max
@@ -860,13 +856,10 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
             self._billing_check_csrf(kwargs)
             company = request.env.company
             amount = self._billing_parse_topup(kwargs.get("amount"), company)
-            if not consteq(str(access_token), topup_token(request.env, customer, amount)):
-                raise UserError(
-                    request.env._("Please accept the terms and conditions for this amount to pay.")
-                )
-            self._billing_payment_method(kwargs)
-            kwargs["amount"] = amount
+            intent = PaymentIntent(request.env, customer, company, company.currency_id, amount)
+            intent.check_terms(access_token)
+            intent.choose_method(kwargs)
             tx = self._billing_create_transaction(
-                company.currency_id, request.env["account.move"], f"TOPUP-{customer.id}", kwargs
+                intent, request.env.user.partner_id, f"TOPUP-{customer.id}", kwargs
             )
             return tx._get_processing_values()

@@ -10,3 +10,4 @@ from . import finnsys_surcharge_rule
 from . import finnsys_surcharge_consent
 from . import payment_transaction
 from . import contract_contract
+from . import payment_token

@@ -61,11 +61,15 @@ class PaymentTransaction(models.Model):
         move.with_context(finnsys_credit_override=True).action_post()
         consent.surcharge_move_id = move
 
+    def _finnsys_surcharge_part(self):
+        return super()._finnsys_surcharge_part() + self.finnsys_surcharge_consent_id.surcharge
+
     def _create_payment(self, **extra_create_values):
         """Settle the surcharge first, then the invoice, with the one payment of the total.
 
-        Odoo reconciles the whole payment with the invoice; the reconciliation is redone so
-        the surcharge invoice is paid in full and only the rest goes to the invoice.
+        Odoo reconciles the whole payment with the invoice, and posting the surcharge invoice
+        applied the customer's older credit to it; both are undone, so the surcharge is paid
+        by the money charged for it and only the rest goes to the invoice.
         """
         payment = super()._create_payment(**extra_create_values)
         surcharge_move = self.finnsys_surcharge_consent_id.surcharge_move_id
@@ -73,7 +77,8 @@ class PaymentTransaction(models.Model):
             return payment
         account = payment.destination_account_id
         payment_line = payment.move_id.line_ids.filtered(lambda line: line.account_id == account)
-        payment_line.remove_move_reconcile()
+        surcharge_lines = surcharge_move.line_ids.filtered(lambda line: line.account_id == account)
+        (payment_line + surcharge_lines).remove_move_reconcile()
         for moves in (surcharge_move, self.invoice_ids):
             (payment_line + moves.line_ids).filtered(
                 lambda line: line.account_id == account and not line.reconciled

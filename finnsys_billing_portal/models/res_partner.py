@@ -144,6 +144,15 @@ class ResPartner(models.Model):
             },
         }
 
+    def _can_edit_country(self):
+        """A customer company with posted invoices keeps its country in the portal: the
+        surcharge rules exclude countries, so a customer whose portal user is the company
+        itself could otherwise move to an excluded one. Billing users change it."""
+        return super()._can_edit_country() and not (
+            self == self.commercial_partner_id
+            and self.sudo()._billing_portal_has_posted_invoice(self.env["account.move"])
+        )
+
     def _billing_portal_has_posted_invoice(self, excluded_moves):
         domain = Domain.AND(
             [

@@ -11,3 +11,4 @@ from . import test_portal_multi_pay
 from . import test_portal_subscriptions
 from . import test_surcharge_refund
 from . import test_portal_billing_info
+from . import test_payment_hostile

@@ -33,3 +33,12 @@ class TestPortalPayTour(BillingPortalCommon):
         self.assertEqual((tx.amount, tx.state), (100.0, "done"))
         tx._post_process()
         self.assertTrue(self.invoice.currency_id.is_zero(self.invoice.amount_residual))
+
+    def test_payment_through_the_emailed_link(self):
+        """Logged out, with the reminder's "Pay online" link: the same amount and terms step."""
+        link = f"/my/invoices/{self.invoice.id}?access_token={self.invoice._portal_ensure_token()}"
+        self.start_tour(link, "finnsys_portal_pay_link_tour")
+        tx = self._transaction()
+        self.assertEqual((tx.amount, tx.state, tx.token_id), (40.0, "done", self.token.browse()))
+        tx._post_process()
+        self.assertEqual(self.invoice.amount_residual, 60.0)

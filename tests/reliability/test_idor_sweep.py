@@ -436,13 +436,16 @@ class TestIdorSweep(ReliabilityPortalCase):
 
     def _assert_sent_to_login(self, response, context):
         """A visitor is sent to the login page (HTTP), or gets 401/403/404; on a JSON route,
-        Odoo's own answer to a visitor will do: "session expired" (``auth="user"``) or the
-        refusal of Odoo's route that the portal falls back to (``auth="public"``)."""
+        Odoo's own answer to a visitor will do: "session expired" (``auth="user"``), or a
+        4xx refusal with a message: the routes that the e-mailed link may use
+        (``auth="public"``) refuse a visitor the customer's saved cards."""
         self._assert_no_b_data(response, context)
         if 300 <= response.status_code < 400:
             self.assertEqual(
                 urlparse(response.headers["Location"]).path, "/web/login", f"{context}: redirect"
             )
+        elif 400 <= response.status_code < 500 and jsonrpc_error(response):
+            self.assertTrue(jsonrpc_error(response)["data"].get("message"), context)
         elif response.status_code not in (401, 403, 404):
             self.assertEqual(response.status_code, 200, context)
             error = jsonrpc_error(response)

@@ -46,10 +46,13 @@ patch(PaymentForm.prototype, {
                     {
                         title: _t("Payment surcharge"),
                         body: _t(
-                            "Amount: %(amount)s\nSurcharge: %(surcharge)s\nTotal: %(total)s",
+                            "Amount: %(amount)s\nSurcharge: %(surcharge)s (%(rule)s: %(percent)s%% + %(fixed)s)\nTotal: %(total)s",
                             {
                                 amount: quote.amount_display,
                                 surcharge: quote.surcharge_display,
+                                rule: quote.rule_name,
+                                percent: quote.rule_percent,
+                                fixed: quote.rule_fixed_display,
                                 total: quote.total_display,
                             }
                         ),
@@ -100,12 +103,18 @@ patch(PaymentForm.prototype, {
         }
     },
 
+    /**
+     * The choice the transaction route will get: the server quotes the surcharge of the
+     * method that the flow actually charges (the token's, or the new method's).
+     */
     _finnsysSurchargeParams() {
         const params = {
             amount: parseFloat(this.paymentContext.amount),
             access_token: this.paymentContext.accessToken,
+            provider_id: parseInt(this.paymentContext.providerId),
+            flow: this.paymentContext.flow,
         };
-        if (this.paymentContext.tokenId && this.paymentContext.flow === "token") {
+        if (this.paymentContext.flow === "token") {
             params.token_id = parseInt(this.paymentContext.tokenId);
         } else {
             params.payment_method_id = parseInt(this.paymentContext.paymentMethodId);

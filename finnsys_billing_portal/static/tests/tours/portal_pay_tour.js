@@ -109,8 +109,8 @@ function surchargeDialog(button) {
             run: "click",
         },
         {
-            content: "The window shows amount, surcharge and total",
-            trigger: ".modal:contains(1.30):contains(41.30)",
+            content: "The window shows amount, surcharge with its rule and rate, and total",
+            trigger: ".modal:contains(1.30):contains(41.30):contains(Cards):contains(2.5%)",
         },
         {
             content: `Answer ${button}`,
@@ -271,6 +271,62 @@ registry.category("web_tour.tours").add("finnsys_portal_multi_pay_refused_tour",
         {
             content: "The customer can choose again",
             trigger: 'button[name="o_payment_submit_button"]:not(:disabled)',
+        },
+    ],
+});
+
+registry.category("web_tour.tours").add("finnsys_portal_pay_link_tour", {
+    steps: () => [
+        {
+            content: "The e-mailed link's invoice page leads to the amount step",
+            trigger: "a.o_billing_pay",
+            run: "click",
+            expectUnloadPage: true,
+        },
+        {
+            content: "Edit the amount",
+            trigger: "input#billing_pay_amount",
+            run: "edit 40.00",
+        },
+        {
+            content: "Accept the terms",
+            trigger: "input#billing_pay_terms",
+            run: "click",
+        },
+        {
+            content: "Continue to the payment form",
+            trigger: "button.o_billing_pay_continue",
+            run: "click",
+            expectUnloadPage: true,
+        },
+        {
+            content: "No saved card is offered to a visitor",
+            trigger: '.o_payment_form:not(:has(input[data-payment-option-type="token"]))',
+        },
+        {
+            content: "Choose a new card",
+            trigger: 'input[name="o_payment_radio"][data-payment-option-type="payment_method"]',
+            run: "click",
+        },
+        {
+            content: "Enter the card number",
+            trigger: "input#customer_input",
+            run: "edit 4111111111111111",
+        },
+        {
+            content: "Pay",
+            trigger: 'button[name="o_payment_submit_button"]:not(:disabled)',
+            run: "click",
+            expectUnloadPage: true,
+        },
+        {
+            content: "The payment page shows the amount paid",
+            trigger: ".o_billing_payment_done .o_billing_payment_amount:contains(40.00)",
+            timeout: 20000,
+        },
+        {
+            content: "but not the balance of the customer's account",
+            trigger: ".o_billing_payment_done:not(:has(.o_billing_payment_balance))",
         },
     ],
 });
