@@ -52,4 +52,9 @@
         "demo/contract_demo.xml",
         "demo/finnsys_aging_snapshot_demo.xml",
     ],
+    "assets": {
+        "web.assets_tests": [
+            "finnsys_billing/static/tests/tours/*.js",
+        ],
+    },
 }

@@ -1,3 +1,4 @@
+import logging
 from collections import defaultdict
 
 from odoo import fields, models
@@ -93,7 +94,11 @@ class AccountMove(models.Model):
                 "finnsys_billing.action_credit_override_wizard"
             )
             action["context"] = {"active_model": "account.move", "active_ids": self.ids}
-            raise RedirectWarning(message, action, self.env._("Post with override"))
+            warning = RedirectWarning(message, action, self.env._("Post with override"))
+            # A refusal the manager can act on, like a UserError: Odoo's HTTP layer logs any
+            # other exception as an ERROR with its traceback, unless it names its level.
+            warning.loglevel = logging.WARNING
+            raise warning
         raise UserError(
             message
             + "\n"
