@@ -33,6 +33,7 @@
         "views/res_company_views.xml",
         "report/finnsys_aged_receivable_views.xml",
         "report/finnsys_aged_receivable_reports.xml",
+        "report/report_layout_templates.xml",
         "wizards/finnsys_aged_receivable_wizard_views.xml",
         "views/finnsys_aging_snapshot_views.xml",
         "data/mail_template_topup.xml",
@@ -52,4 +53,12 @@
         "demo/contract_demo.xml",
         "demo/finnsys_aging_snapshot_demo.xml",
     ],
+    "assets": {
+        "web.report_assets_pdf": [
+            "finnsys_billing/static/src/scss/report_pdf_fonts.scss",
+        ],
+        "web.assets_tests": [
+            "finnsys_billing/static/tests/tours/*.js",
+        ],
+    },
 }

@@ -15,3 +15,4 @@ from . import contract_template
 from . import contract_contract
 from . import finnsys_subscription_period
 from . import account_move_line
+from . import ir_actions_report

@@ -1,9 +1,12 @@
+import logging
 from collections import defaultdict
 
 from odoo import fields, models
 from odoo.exceptions import RedirectWarning, UserError
 from odoo.fields import Domain
-from odoo.tools import format_amount
+from odoo.tools import SQL, format_amount
+
+from .res_company import BILLING_MODES
 
 
 class AccountMove(models.Model):
@@ -23,6 +26,14 @@ class AccountMove(models.Model):
     # customer's documents by commercial partner; Odoo does not index it, so each lookup read
     # every move of the company (4 s per invoice tab at 50,000 invoices under load).
     commercial_partner_id = fields.Many2one(index=True)
+    posted_billing_mode = fields.Selection(
+        BILLING_MODES,
+        string="Billing Mode When Posted",
+        readonly=True,
+        copy=False,
+        help="The customer's billing mode when the invoice was posted: an invoice issued while "
+        "postpaid keeps its payment reminders until paid, even after a switch to prepaid.",
+    )
 
     def _post(self, soft=True):
         invoices = self.filtered(lambda m: m.move_type == "out_invoice" and m.state == "draft")
@@ -30,6 +41,7 @@ class AccountMove(models.Model):
             invoices._finnsys_check_credit_limit()
         posted = super()._post(soft=soft)
         self.env["res.partner"]._billing_invalidate_figures()
+        posted.filtered(lambda m: m.move_type == "out_invoice")._finnsys_record_billing_mode()
         posted.filtered(lambda m: m.move_type == "out_invoice")._finnsys_apply_credit()
         posted.filtered(lambda m: m.move_type == "out_invoice")._finnsys_queue_topups()
         return posted
@@ -43,6 +55,21 @@ class AccountMove(models.Model):
         result = super().button_cancel()
         self.env["res.partner"]._billing_invalidate_figures()
         return result
+
+    def _finnsys_record_billing_mode(self):
+        # In SQL: account.move.write would re-synchronise every journal item of the invoice.
+        if not self:
+            return
+        self.env["res.partner"].flush_model(["billing_mode"])
+        self.flush_model(["commercial_partner_id"])
+        self.env.cr.execute(
+            SQL(
+                "UPDATE account_move m SET posted_billing_mode = p.billing_mode "
+                "FROM res_partner p WHERE p.id = m.commercial_partner_id AND m.id IN %s",
+                tuple(self.ids),
+            )
+        )
+        self.invalidate_recordset(["posted_billing_mode"])
 
     def _finnsys_check_credit_limit(self):
         """Refuse invoices that would take a customer over its credit limit.
@@ -94,7 +121,11 @@ class AccountMove(models.Model):
                 "finnsys_billing.action_credit_override_wizard"
             )
             action["context"] = {"active_model": "account.move", "active_ids": self.ids}
-            raise RedirectWarning(message, action, self.env._("Post with override"))
+            warning = RedirectWarning(message, action, self.env._("Post with override"))
+            # A refusal the manager can act on, like a UserError: Odoo's HTTP layer logs any
+            # other exception as an ERROR with its traceback, unless it names its level.
+            warning.loglevel = logging.WARNING
+            raise warning
         raise UserError(
             message
             + "\n"

@@ -104,7 +104,8 @@ class FinnsysReminderLog(models.Model):
             WHERE m.move_type = 'out_invoice'
               AND m.state = 'posted'
               AND m.payment_state IN ('not_paid', 'partial')
-              AND p.billing_mode = 'postpaid'
+              -- Invoices issued while postpaid keep their reminders after a switch to prepaid.
+              AND (p.billing_mode = 'postpaid' OR m.posted_billing_mode = 'postpaid')
               AND p.billing_reminder_dispute IS NOT TRUE
               AND (p.billing_reminder_promise_date IS NULL
                    OR p.billing_reminder_promise_date < %(today)s)
@@ -309,20 +310,58 @@ class FinnsysReminderLog(models.Model):
         invoices = self.env["account.move"].union(*(group for _lead, _rule, group in sendings))
         self._reminder_ensure_tokens(invoices)
         pdfs = self._reminder_pdfs(invoices)
+        reminded = self._reminder_reminded_before(
+            [(invoice, rule) for _lead, rule, group in sendings for invoice in group]
+        )
         mails, single = {}, defaultdict(lambda: self.env["account.move"])
         for lead, rule, group in sendings:
             if group == lead:
                 single[rule.template_id] |= lead
                 continue
-            template = rule.template_id.with_context(finnsys_reminder_move_ids=group.ids)
+            template = rule.template_id.with_context(
+                finnsys_reminder_move_ids=group.ids, finnsys_reminder_reminded_ids=reminded
+            )
             mails[lead.id] = template.send_mail_batch(lead.ids)
         for template, leads in single.items():
+            template = template.with_context(finnsys_reminder_reminded_ids=reminded)
             for mail in template.send_mail_batch(leads.ids):
                 mails[mail.res_id] = mail
         for lead, _rule, group in sendings:
             attachments = [pdfs[invoice.id].id for invoice in group if pdfs[invoice.id]]
             mails[lead.id].attachment_ids = [Command.link(a_id) for a_id in attachments]
         return mails
+
+    @api.model
+    def _reminder_reminded_before(self, pairs):
+        """The invoices of ``pairs`` [(invoice, rule)] that were e-mailed a reminder of an
+        earlier rule (a smaller offset): the templates say "despite our earlier reminders"
+        only to them, not when the earlier rules were skipped.
+
+        :return: list of invoice ids
+        """
+        if not pairs:
+            return []
+        self.flush_model()
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT l.move_id, MIN(r.offset_days)
+                  FROM finnsys_reminder_log l
+                  JOIN finnsys_reminder_rule r ON r.id = l.rule_id
+                 WHERE l.state = 'sent' AND l.move_id IN %s
+                 GROUP BY l.move_id
+                """,
+                tuple({invoice.id for invoice, _rule in pairs}),
+            )
+        )
+        first_sent = dict(self.env.cr.fetchall())
+        return sorted(
+            {
+                invoice.id
+                for invoice, rule in pairs
+                if invoice.id in first_sent and first_sent[invoice.id] < rule.offset_days
+            }
+        )
 
     @api.model
     def _reminder_ensure_tokens(self, invoices):

@@ -2,6 +2,7 @@ from psycopg2.errors import LockNotAvailable
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
+from odoo.fields import Domain
 from odoo.tools import SQL, format_amount
 
 WITHDRAWAL_STATES = [
@@ -71,7 +72,12 @@ class FinnsysWithdrawal(models.Model):
         check_company=True,
         tracking=True,
         domain="[('type', 'in', ('bank', 'cash'))]",
-        help="Bank or cash journal the money is paid from.",
+        compute="_compute_journal_id",
+        store=True,
+        readonly=False,
+        precompute=True,
+        help="Bank or cash journal the money is paid from; the company's first bank journal "
+        "unless you choose another.",
     )
     reason = fields.Text()
     state = fields.Selection(
@@ -102,6 +108,18 @@ class FinnsysWithdrawal(models.Model):
         tracking=True,
         help="On payment, turn off the customer's automatic top-up.",
     )
+
+    @api.depends("company_id")
+    def _compute_journal_id(self):
+        Journal = self.env["account.journal"]
+        for withdrawal in self:
+            company = withdrawal.company_id
+            if withdrawal.journal_id.company_id == company:
+                continue
+            withdrawal.journal_id = Journal.search(
+                Domain(Journal._check_company_domain(company)) & Domain("type", "=", "bank"),
+                limit=1,
+            )
 
     @api.depends("partner_id", "company_id")
     def _compute_available_amount(self):

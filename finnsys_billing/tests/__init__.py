@@ -3,6 +3,8 @@ from . import test_billing_mode
 from . import test_withdrawal
 from . import test_billing_balance
 from . import test_credit_limit
+from . import test_credit_override_form
+from . import test_invoice_pdf
 from . import test_credit_limit_concurrency
 from . import test_payment_settings
 from . import test_payment_receive

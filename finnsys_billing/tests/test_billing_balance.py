@@ -1,5 +1,6 @@
 from freezegun import freeze_time
 
+from odoo.fields import Domain
 from odoo.tests import tagged
 
 from .common import BillingCommon
@@ -96,3 +97,14 @@ class TestBillingBalance(BillingCommon):
         data = customer.with_user(self.billing_user).read(["billing_state", "billing_balance"])
         self.assertEqual(data[0]["billing_state"], "low_balance")
         self.assertEqual(data[0]["billing_balance"], -10)
+
+    def test_customers_list_opens_the_customer_form(self):
+        customer = self._customer("Listed Co", "postpaid")
+        self._invoice(customer, 100)
+        Account = self.env["finnsys.billing.account"].with_user(self.billing_user)
+        arch = Account.get_views([(False, "list")])["views"]["list"]["arch"]
+        self.assertIn('action="action_open_partner"', arch, "a click on a row opens the customer")
+        account = Account.search(Domain("partner_id", "=", customer.id))
+        action = account.action_open_partner()
+        self.assertEqual((action["res_model"], action["res_id"]), ("res.partner", customer.id))
+        self.assertEqual(action["views"][0][1], "form")

@@ -1,6 +1,7 @@
 from odoo import fields
 from odoo.exceptions import UserError
 from odoo.tests import Form, tagged
+from odoo.tools import format_amount
 
 from .common import BillingCommon
 
@@ -79,6 +80,15 @@ class TestBillingMode(BillingCommon):
         with self.assertRaises(UserError):
             wizard.action_switch()
         self.assertEqual(customer.billing_mode, "postpaid")
+
+    def test_overdue_refusal_shows_the_amount_as_money(self):
+        customer = self._customer("Odd Cents Co", "postpaid")
+        self._invoice(customer, 1999.8, date="2025-01-10")
+        with self.assertRaises(UserError) as error:
+            self._switch(customer, self.billing_user, "prepaid")
+        money = format_amount(self.env, 1999.8, customer.currency_id)
+        self.assertIn(f"({money})", str(error.exception))
+        self.assertNotIn("1999.8", str(error.exception))
 
     def test_manager_override_switches_with_overdue_and_logs_it(self):
         customer = self._customer("Late But Trusted Co", "postpaid")

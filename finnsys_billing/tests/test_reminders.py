@@ -7,6 +7,7 @@ from odoo.tests import Form, tagged
 from .common import BillingCommon
 
 DUE = "2026-03-10"
+EARLIER = "Despite our earlier reminders"
 
 
 @tagged("post_install", "-at_install")
@@ -269,3 +270,63 @@ class TestReminders(BillingCommon):
         self.assertIn(rules_menu.id, boss_menus)
         with self.assertRaises(AccessError):
             self.rule_due.with_user(self.billing_user).offset_days = 1
+
+    def _final_notice(self, invoice):
+        return self._mails(invoice).filtered(lambda m: "final notice" in m.subject)
+
+    def test_final_notice_after_skipped_reminders_claims_no_earlier_ones(self):
+        invoice = self._invoice(self.customer, 100, date=DUE)
+        self._run_cron("2026-04-20")
+        final = self._final_notice(invoice)
+        self.assertEqual(len(final), 1)
+        self.assertNotIn(EARLIER, final.body_html)
+        self.assertIn("The invoice below is still unpaid", final.body_html)
+
+    def test_final_notice_after_a_sent_reminder_recalls_it(self):
+        invoice = self._invoice(self.customer, 100, date=DUE)
+        self._run_cron("2026-03-17")
+        self.assertEqual(len(self._mails(invoice)), 1, "the overdue reminder")
+        self._run_cron("2026-04-09")
+        self.assertIn(EARLIER, self._final_notice(invoice).body_html)
+
+    def test_grouped_final_notice_recalls_only_what_every_invoice_got(self):
+        self.env.company.billing_reminder_group = True
+        reminded = self._invoice(self.customer, 100, date=DUE)
+        self._run_cron("2026-03-17")
+        never = self._invoice(self.customer, 200, date="2026-03-09")
+        self._run_cron("2026-04-09")
+        final = self.env["mail.mail"].search(
+            Domain("model", "=", "account.move")
+            & Domain("res_id", "in", (reminded | never).ids)
+            & Domain("subject", "ilike", "final notice")
+        )
+        self.assertEqual(len(final), 1)
+        self.assertIn(never.name, final.body_html)
+        self.assertNotIn(EARLIER, final.body_html)
+
+    def _switch(self, partner, mode):
+        self.env["finnsys.billing.mode.switch"].create(
+            {
+                "partner_id": partner.id,
+                "new_mode": mode,
+                "reason": "Customer asked",
+                "manager_override": True,
+            }
+        ).action_switch()
+
+    def test_invoices_issued_while_postpaid_keep_reminders_after_switch_to_prepaid(self):
+        switched = self._customer(
+            "Switched Co", "postpaid", limit=1000, email="ap@switched.example"
+        )
+        owed = self._invoice(switched, 100, date=DUE)
+        self._run_cron("2026-03-10")
+        self._switch(switched, "prepaid")
+        after = self._invoice(switched, 40, date=DUE)
+        self._run_cron("2026-03-17")
+        overdue = self._mails(owed).filtered(lambda m: "overdue" in m.subject)
+        self.assertEqual(len(overdue), 1, "the postpaid debt is still chased")
+        self.assertFalse(self._mails(after), "an invoice issued while prepaid is not")
+        self.assertFalse(self._logs(after))
+        wizard = self.env["finnsys.reminder.send"].create({"move_id": owed.id})
+        self.assertFalse(wizard.warning, "and a clerk may still send its reminder")
+        self.assertTrue(self.env["finnsys.reminder.send"].create({"move_id": after.id}).warning)

@@ -1,6 +1,6 @@
 from odoo import SUPERUSER_ID, Command, api
 from odoo.exceptions import AccessError, UserError, ValidationError
-from odoo.tests import new_test_user, tagged
+from odoo.tests import Form, new_test_user, tagged
 from odoo.tools import mute_logger
 
 from odoo.addons.account.tests.common import AccountTestInvoicingCommon
@@ -163,6 +163,18 @@ class TestWithdrawal(AccountTestInvoicingCommon):
             }
         )
         self.assertEqual(self._request(10.0, partner=contact).partner_id, self.customer)
+
+    def test_journal_defaults_to_the_company_bank_journal(self):
+        with Form(self.env["finnsys.withdrawal"].with_user(self.clerk)) as form:
+            self.assertEqual(form.journal_id, self.bank_journal)
+            form.partner_id = self.customer
+            form.amount = 100
+        self.assertEqual(form.record.journal_id, self.bank_journal)
+        other = self.setup_other_company()
+        self.env.user.group_ids += self.env.ref("base.group_multi_company")
+        form = Form(self.env["finnsys.withdrawal"])
+        form.company_id = other["company"]
+        self.assertEqual(form.journal_id, other["default_journal_bank"], "follows the company")
 
     def test_journal_of_another_company_is_refused(self):
         other_journal = self.setup_other_company()["default_journal_bank"]

@@ -105,7 +105,7 @@ class FinnsysBillingModeSwitch(models.TransientModel):
                 "%(partner)s has overdue invoices (%(amount)s): it cannot switch to prepaid until "
                 "they are paid, unless a billing manager overrides.",
                 partner=partner.display_name,
-                amount=partner.billing_overdue,
+                amount=format_amount(self.env, partner.billing_overdue, partner.currency_id),
             )
         )
 

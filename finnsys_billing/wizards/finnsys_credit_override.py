@@ -33,4 +33,6 @@ class FinnsysCreditOverride(models.TransientModel):
             move.message_post(body=note)
         for partner in moves.commercial_partner_id.sudo():
             partner.message_post(body=note, author_id=self.env.user.partner_id.id)
-        return {"type": "ir.actions.act_window_close"}
+        # The wizard is opened from the refusal dialog, not from a button of the invoice, so
+        # closing it would leave the invoice's form showing Draft: reload what is behind it.
+        return {"type": "ir.actions.client", "tag": "soft_reload"}

@@ -44,7 +44,12 @@ class FinnsysReminderSend(models.TransientModel):
             if not template or not move:
                 wizard.subject = wizard.body = False
                 continue
-            context = {"finnsys_reminder_move_ids": move.ids}
+            context = {
+                "finnsys_reminder_move_ids": move.ids,
+                "finnsys_reminder_reminded_ids": self.env[
+                    "finnsys.reminder.log"
+                ]._reminder_reminded_before([(move, wizard.rule_id)]),
+            }
             wizard.subject = template.with_context(**context)._render_field("subject", move.ids)[
                 move.id
             ]
@@ -65,7 +70,7 @@ class FinnsysReminderSend(models.TransientModel):
             message = self.env._("Only posted customer invoices get payment reminders.")
         elif move.payment_state not in ("not_paid", "partial"):
             message = self.env._("Invoice %(invoice)s is paid.", invoice=move.name)
-        elif partner.billing_mode == "prepaid":
+        elif partner.billing_mode == "prepaid" and move.posted_billing_mode != "postpaid":
             message = self.env._(
                 "%(partner)s is a prepaid customer: prepaid customers get no payment reminders.",
                 partner=partner.display_name,

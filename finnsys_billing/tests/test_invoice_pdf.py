@@ -1,0 +1,96 @@
+import base64
+import io
+import shutil
+import subprocess
+import tempfile
+import unittest
+from pathlib import Path
+
+from PIL import Image
+
+from odoo.tests import HttpCase, tagged
+from odoo.tools import format_amount
+
+from .common import BillingCommon
+
+
+def png_logo():
+    image = Image.new("RGB", (40, 20), "navy")
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return base64.b64encode(buffer.getvalue())
+
+
+@tagged("post_install", "-at_install")
+class TestInvoicePdf(BillingCommon, HttpCase):
+    """The invoice PDF a customer receives, read back as a customer's PDF reader would."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        if not (shutil.which("pdftotext") and shutil.which("pdffonts")):
+            raise unittest.SkipTest("poppler-utils (pdftotext, pdffonts) is not installed")
+        cls.env.company.write(
+            {
+                "name": "Nordic Seller Oy",
+                "street": "Mannerheimintie 12",
+                "zip": "00100",
+                "city": "Helsinki",
+                "vat": "FI12345671",
+                "logo": png_logo(),
+            }
+        )
+        cls.customer = cls._customer("Buyer Industries", "postpaid", street="1 Harbour Road")
+
+    def _read(self, pdf):
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder, "invoice.pdf")
+            path.write_bytes(pdf)
+            text = subprocess.run(
+                ["pdftotext", "-layout", path, "-"], capture_output=True, text=True, check=True
+            ).stdout
+            fonts = subprocess.run(
+                ["pdffonts", path], capture_output=True, text=True, check=True
+            ).stdout
+        return text, fonts
+
+    def test_invoice_pdf_names_the_seller_and_is_real_text(self):
+        invoice = self._invoice(self.customer, 1234.5)
+        # In tests Odoo returns the HTML unless asked for the real PDF.
+        pdf, _type = (
+            self.env["ir.actions.report"]
+            .with_context(force_report_rendering=True)
+            ._render_qweb_pdf("account.account_invoices", invoice.ids)
+        )
+        text, fonts = self._read(pdf)
+        for expected in (
+            "Nordic Seller Oy",
+            "Mannerheimintie 12",
+            "FI12345671",
+            "Buyer Industries",
+            invoice.name,
+            format_amount(self.env, invoice.amount_residual, invoice.currency_id),
+        ):
+            # pdftotext gives the no-break space of "$ 1,234.50" as a plain one.
+            self.assertIn(expected.replace("\xa0", " "), text)
+        self.assertIn("DejaVu", fonts, "the text is embedded as text, not drawn as shapes")
+        self.assertLess(len(pdf), 100_000, "a one-page invoice stays small")
+
+    def test_posted_invoice_is_not_a_proforma_in_the_portal(self):
+        invoice = self._invoice(self.customer, 100)
+        self.assertFalse(invoice.invoice_pdf_report_id)
+        # What Odoo's portal route renders for an invoice whose PDF was never generated.
+        html, _type = (
+            self.env["ir.actions.report"]
+            .with_context(proforma_invoice=True)
+            ._render_qweb_html("account.account_invoices", invoice.ids)
+        )
+        self.assertNotIn("Proforma", html.decode())
+        self.assertIn(invoice.name, html.decode())
+        draft = self._invoice(self.customer, 100, post=False)
+        html, _type = (
+            self.env["ir.actions.report"]
+            .with_context(proforma_invoice=True)
+            ._render_qweb_html("account.account_invoices", draft.ids)
+        )
+        self.assertIn("Proforma", html.decode(), "a draft still is one")
