@@ -145,7 +145,8 @@ class FinnsysAgedReceivable(models.Model):
                    %(date)s::date - items.age_from AS days_overdue,
                    items.residual,
                    items.residual_currency,
-                   CASE WHEN items.residual < 0 THEN %(credit)s %(whens)s END AS bucket,
+                   (CASE WHEN items.residual < 0 THEN %(credit)s %(whens)s END)
+                       COLLATE "C" AS bucket,
                    %(share)s AS share
               FROM (%(items)s) items
          LEFT JOIN res_partner partner ON partner.id = items.partner_id
