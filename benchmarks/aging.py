@@ -7,6 +7,12 @@ two items. All three are timed as of ``--date`` (default 2026-06-30, so reconcil
 after it are undone) and their totals per customer compared. Printed, never asserted:
 targets are >= 10x faster than the OCA and <= 2x the raw SQL.
 
+Then the screens against the printed report, at ``--date`` and 90 and 365 days before it, the
+best of three runs each: the wizard's printout (``_aging_report_with_headers``, what the PDF and
+XLSX print), the pivot (its grouping sets), the graph and the list (first page and count) the
+*View* button opens, and the raw SQL floor. Target: each screen <= 1.2x the printout. The
+screens' figures per customer and bucket are compared with the printout's.
+
 The OCA's ``account_financial_report`` 19.0 and ``date_range`` are not dependencies of the
 addon: install them next to the benchmark only, e.g.
 ``pip install --no-deps --target /tmp/ocaafr odoo-addon-account-financial-report
@@ -17,6 +23,7 @@ the Python path of this run only. Without it the OCA figure is skipped.
 import argparse
 import os
 import sys
+from datetime import timedelta
 
 PARSER = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 PARSER.add_argument("--lines", type=int, default=200_000)
@@ -241,6 +248,90 @@ def run_oca(env, company, date_at):
     }
 
 
+PIVOT_SETS = [["partner_id", "bucket"], ["partner_id"], ["bucket"], []]
+LIST_FIELDS = {
+    "partner_id": {"fields": {"display_name": {}}},
+    "move_id": {"fields": {"display_name": {}}},
+    "date": {},
+    "date_maturity": {},
+    "days_overdue": {},
+    "bucket": {},
+    "residual": {},
+}
+
+
+def screen_model(env, date_at):
+    """The screens' model in the context the wizard's View button gives it."""
+    wizard = env["finnsys.aged.receivable.wizard"].create({"date_at": date_at})
+    return wizard, env["finnsys.aged.receivable"].with_context(**wizard.action_view()["context"])
+
+
+def run_printout(env, wizard):
+    report = wizard._aging_report_with_headers()
+    return {
+        (row["partner_id"], key): amount
+        for row in report["rows"]
+        for key, amount in row["amounts"].items()
+        if amount
+    }
+
+
+def run_pivot(env, aging):
+    cells, *_totals = aging.formatted_read_grouping_sets(
+        [], PIVOT_SETS, ["residual:sum", "share:sum"]
+    )
+    return {
+        (cell["partner_id"][0], cell["bucket"]): cell["residual:sum"]
+        for cell in cells
+        if cell["residual:sum"]
+    }
+
+
+def run_graph(env, aging):
+    return aging.formatted_read_group([], ["bucket"], ["residual:sum"])
+
+
+def run_list(env, aging):
+    return aging.web_search_read([], LIST_FIELDS, limit=80, count_limit=10001)
+
+
+def best_of(env, runs, function, *args):
+    """The fastest of ``runs`` runs (another process shares the machine: the minimum is the
+    figure least disturbed by it) and the result of the last."""
+    best = None
+    for _run in range(runs):
+        env.flush_all()
+        env.invalidate_all()
+        with Meter() as meter:
+            result = function(env, *args)
+        if best is None or meter.seconds < best.seconds:
+            best = meter
+    return best, result
+
+
+def compare_screens(env, date_at):
+    """Printout, screens and floor as of ``date_at``; screens against the printout."""
+    wizard, aging = screen_model(env, date_at)
+    printout, printed = best_of(env, 3, run_printout, wizard)
+    raw, _totals = best_of(env, 3, run_raw, date_at)
+    print(f"-- as of {date_at}")
+    print(f"   printout {printout.seconds * 1000:>8.1f} ms {printout.queries:>4} queries")
+    print(f"   raw SQL  {raw.seconds * 1000:>8.1f} ms")
+    for name, function in (("pivot", run_pivot), ("graph", run_graph), ("list", run_list)):
+        meter, result = best_of(env, 3, function, aging)
+        print(f"   {name:<8} {meter.seconds * 1000:>8.1f} ms {meter.queries:>4} queries")
+        if name == "pivot":
+            differing = sum(
+                abs(printed.get(cell, 0) - result.get(cell, 0)) > 0.005
+                for cell in set(printed) | set(result)
+            )
+            print(f"   pivot cells that differ from the printout: {differing}")
+        print(
+            f"=> {name} at {date_at} / printout: {meter.seconds / printout.seconds:.2f}x "
+            f"(target <= 1.2x), {meter.seconds / raw.seconds:.2f}x the raw SQL"
+        )
+
+
 def measure(env, label, function, *args):
     env.flush_all()
     env.invalidate_all()
@@ -287,6 +378,8 @@ def main():
             f"=> this report / raw SQL: {ours.seconds / raw.seconds:.2f}x (target <= 2x); "
             f"customers whose total differs: {differences(raw_totals, our_totals)}"
         )
+        for days in (0, 90, 365):
+            compare_screens(env, date_at - timedelta(days=days))
         if not OCA:
             print(f"OCA account_financial_report not found under {ARGS.oca_path}: skipped")
             return

@@ -46,6 +46,9 @@
         "views/contract_contract_views.xml",
         "views/menus.xml",
     ],
+    "assets": {
+        "web.assets_backend": ["finnsys_billing/static/src/views/*.js"],
+    },
     "demo": [
         "demo/res_users_demo.xml",
         "demo/res_partner_demo.xml",

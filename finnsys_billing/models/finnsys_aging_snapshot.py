@@ -1,4 +1,5 @@
 import logging
+import re
 from datetime import timedelta
 
 from psycopg2.errors import SerializationFailure, UniqueViolation
@@ -10,6 +11,7 @@ from odoo.tools import SQL, mute_logger
 _logger = logging.getLogger(__name__)
 
 DSO_DAYS = 90
+BUCKET_ORDER = re.compile(r"^\s*bucket_name\b")
 
 
 class FinnsysAgingSnapshot(models.Model):
@@ -43,6 +45,17 @@ class FinnsysAgingSnapshot(models.Model):
         "UNIQUE(date, company_id, bucket)",
         "A snapshot of this bucket already exists for this company and date.",
     )
+
+    @api.model
+    def _read_group_orderby(self, order, groupby_terms, query):
+        """Groups by bucket come in the report's order (Not due, 1-30, ..., Over N, Unapplied
+        credit), not alphabetically: the trend's series and legend follow it."""
+        if "bucket_name" in groupby_terms:
+            order = ",".join(
+                BUCKET_ORDER.sub("sequence:min", part)
+                for part in (order or ",".join(groupby_terms)).split(",")
+            )
+        return super()._read_group_orderby(order, groupby_terms, query)
 
     @api.model
     def _cron_take_snapshots(self):

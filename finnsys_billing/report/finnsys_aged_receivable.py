@@ -1,4 +1,5 @@
-from datetime import timedelta
+import contextlib
+from datetime import datetime, time, timedelta
 from operator import itemgetter
 
 from odoo import api, fields, models
@@ -8,7 +9,12 @@ from odoo.tools import SQL
 from ..models.res_company import BILLING_MODES, DEFAULT_AGING_LIMITS, parse_aging_limits
 
 AGING_BASES = [("due", "Due date"), ("invoice", "Invoice date")]
+AS_OF_MODES = [("dated", "As dated on the date"), ("known", "As known on the date")]
 CREDIT_BUCKET = "credit"
+# For the aging queries only: JIT compilation costs more than it saves on a query that runs
+# in under a second, and the screens' share window holds every open item, which must stay
+# in memory (a few hundred bytes an item: 64 MB is some 200,000 open items).
+QUERY_SETTINGS = {"jit": "off", "work_mem": "64MB"}
 
 
 class FinnsysAgedReceivable(models.Model):
@@ -52,8 +58,9 @@ class FinnsysAgedReceivable(models.Model):
         string="Share (%)",
         digits=(16, 2),
         readonly=True,
-        help="Share of the item in the grand total of the report (per company currency), in "
-        "percent: summed per bucket it gives the bucket's share, and all buckets make 100 %.",
+        help="Share of the amounts owed (unapplied credit left out, which has none), per "
+        "company currency, in percent. A group's share in the pivot and graph is of the "
+        "amounts owed shown: the aged buckets make 100 %.",
     )
 
     @api.model
@@ -97,6 +104,7 @@ class FinnsysAgedReceivable(models.Model):
         return {
             "date_at": date_at,
             "basis": values.get("basis") or "due",
+            "as_of": values.get("as_of") or "dated",
             "limits": list(limits),
             "company_ids": companies.ids,
             "partner_ids": values.get("partner_ids") or [],
@@ -116,75 +124,227 @@ class FinnsysAgedReceivable(models.Model):
 
     @property
     def _table_query(self):
-        """The items with their share of the grand total, from one window over the items:
-        the screens read the bucket shares in the same query as the amounts."""
+        """The open items of :meth:`_open_items_sql` with their customer, bucket and share,
+        for the screens: the same query builder as the printouts, so the same figures."""
         options = self._aging_options(self.env.context.get("finnsys_aging"), check=False)
+        ages = self._bucket_ages(options, SQL("items.age_from"))
         return SQL(
             """
-            SELECT items.*,
-                   COALESCE(
-                       items.residual * 100.0 / NULLIF(
-                           SUM(items.residual) OVER (PARTITION BY items.company_currency_id), 0
-                       ),
-                       0
-                   ) AS share
-              FROM (%s) items
+            SELECT items.id,
+                   items.id AS move_line_id,
+                   items.move_id,
+                   customer.id AS partner_id,
+                   items.company_id,
+                   items.company_currency_id,
+                   items.currency_id,
+                   customer.billing_mode,
+                   customer.user_id,
+                   items.date,
+                   items.invoice_date,
+                   items.date_maturity,
+                   %(date)s::date - items.age_from AS days_overdue,
+                   items.residual,
+                   items.residual_currency,
+                   (CASE WHEN items.residual < 0 THEN %(credit)s %(whens)s END)
+                       COLLATE "C" AS bucket,
+                   %(share)s AS share
+              FROM (%(items)s) items
+         LEFT JOIN res_partner partner ON partner.id = items.partner_id
+         LEFT JOIN res_partner customer ON customer.id = partner.commercial_partner_id
+             WHERE %(filters)s
             """,
-            self._items_sql(options),
+            date=options["date_at"],
+            # Credit first: a negative residual is unapplied credit whatever its age; the
+            # items left are owed (no zero residual), so the age alone gives their bucket.
+            credit=CREDIT_BUCKET,
+            whens=SQL(" ").join(SQL("WHEN %s THEN %s", age, key) for key, age in ages.items()),
+            share=self._share_sql(options),
+            items=self._open_items_sql(options),
+            filters=self._customer_filters(options),
+        )
+
+    @contextlib.contextmanager
+    def _query_settings(self):
+        """Run the block's aging queries with :data:`QUERY_SETTINGS`, set for the transaction
+        (``set_config(..., true)``) and put back after it. A failed block leaves them: its
+        transaction is rolled back, and they with it."""
+        names = list(QUERY_SETTINGS)
+        self.env.cr.execute(
+            SQL(
+                "SELECT %s, %s",
+                SQL(", ").join(SQL("current_setting(%s)", name) for name in names),
+                SQL(", ").join(
+                    SQL("set_config(%s, %s, true)", name, value)
+                    for name, value in QUERY_SETTINGS.items()
+                ),
+            )
+        )
+        before = self.env.cr.fetchone()[: len(names)]
+        yield
+        self.env.cr.execute(
+            SQL(
+                "SELECT %s",
+                SQL(", ").join(
+                    SQL("set_config(%s, %s, true)", name, value)
+                    for name, value in zip(names, before, strict=True)
+                ),
+            )
         )
 
     @api.model
-    def _items_sql(self, options):
-        """One row per receivable item open at the as-of date, for the screens.
+    def _read_group(
+        self, domain, groupby=(), aggregates=(), having=(), offset=0, limit=None, order=None
+    ):
+        with self._query_settings():
+            rows = super()._read_group(domain, groupby, aggregates, having, offset, limit, order)
+            shares = self._share_columns(aggregates)
+            if not shares or not rows:
+                return rows
+            if having or offset or limit:  # some groups only: the gross needs all of them
+                gross = self._gross_owed(
+                    super()._read_group(domain, (), [aggregates[shares[0]]]), 0
+                )
+            else:
+                gross = self._gross_owed(rows, len(groupby) + shares[0])
+        return [self._owed_to_shares(row, len(groupby), shares, gross) for row in rows]
+
+    @api.model
+    def _read_grouping_sets(self, domain, grouping_sets, aggregates=(), order=None):
+        with self._query_settings():
+            results = super()._read_grouping_sets(domain, grouping_sets, aggregates, order)
+        shares = self._share_columns(aggregates)
+        if not shares or not results[0]:
+            return results
+        # Every grouping set covers all the items shown: the first one gives the gross.
+        gross = self._gross_owed(results[0], len(grouping_sets[0]) + shares[0])
+        return [
+            [self._owed_to_shares(row, len(groupby), shares, gross) for row in rows]
+            for groupby, rows in zip(grouping_sets, results, strict=True)
+        ]
+
+    @api.model
+    def _read_group_select(self, aggregate_spec, query):
+        """A group's *share* is computed from its amounts owed per company currency, summed
+        here in the same query as the other measures (no second pass over the items, no
+        window), and turned into percent of the gross owed by :meth:`_owed_to_shares`."""
+        if aggregate_spec.split(":")[0] != "share":
+            return super()._read_group_select(aggregate_spec, query)
+        residual = self._field_to_sql(self._table, "residual", query)
+        currency = self._field_to_sql(self._table, "company_currency_id", query)
+        return SQL(
+            "ARRAY[%s]",
+            SQL(", ").join(
+                SQL(
+                    "COALESCE(SUM(%s) FILTER (WHERE %s > 0 AND %s = %s), 0)",
+                    residual,
+                    residual,
+                    currency,
+                    currency_id,
+                )
+                for currency_id in self._share_currencies()
+            ),
+        )
+
+    @api.model
+    def _share_currencies(self):
+        options = self._aging_options(self.env.context.get("finnsys_aging"), check=False)
+        return self.env["res.company"].browse(options["company_ids"]).currency_id.sorted("id").ids
+
+    @api.model
+    def _share_columns(self, aggregates):
+        return [index for index, spec in enumerate(aggregates) if spec.split(":")[0] == "share"]
+
+    @api.model
+    def _gross_owed(self, rows, column):
+        """Per company currency, the amounts owed summed over ``rows``, groups that together
+        hold every item shown."""
+        return [sum(map(float, owed)) for owed in zip(*(row[column] for row in rows), strict=True)]
+
+    @api.model
+    def _owed_to_shares(self, row, start, shares, gross):
+        """``row`` with each share column, amounts owed per currency, as the percent of the
+        gross owed: the groups of one grouping make 100 % per currency."""
+        row = list(row)
+        for index in shares:
+            row[start + index] = sum(
+                float(owed) * 100.0 / total
+                for owed, total in zip(row[start + index], gross, strict=True)
+                if total
+            )
+        return tuple(row)
+
+    def _fetch_query(self, query, fields):
+        with self._query_settings():
+            return super()._fetch_query(query, fields)
+
+    @api.model
+    def _share_sql(self, options):
+        """An item's share of the gross receivable (the sum of the items owed, credit left
+        out) of its company currency, in percent; 0 for credit. The gross is one window over
+        the whole result per currency, not a partition: no sort of the items."""
+        currencies = self.env["res.company"].browse(options["company_ids"]).currency_id
+        gross = SQL(" ").join(
+            SQL(
+                """WHEN %(currency)s THEN SUM(items.residual) FILTER (
+                       WHERE items.residual > 0 AND items.company_currency_id = %(currency)s
+                   ) OVER ()""",
+                currency=currency.id,
+            )
+            for currency in currencies
+        )
+        return SQL(
+            """CASE WHEN items.residual > 0
+                    THEN items.residual * 100.0
+                         / NULLIF(CASE items.company_currency_id %s END, 0)
+                    ELSE 0 END""",
+            gross,
+        )
+
+    @api.model
+    def _open_items_sql(self, options):
+        """One row per receivable item open at the as-of date, with the date it ages from and
+        its residual then: the one query builder of the printouts and the screens.
 
         Reverse approach: the item's residual today plus every partial reconciliation not yet
-        made at the as-of date (:meth:`_later_partials_sql`), so the cost stays that of the
-        unreconciled items.
+        made at the as-of date (:meth:`_later_partials_sql`). Two branches rather than one
+        ``OR``: the items not fully reconciled today through Odoo's unreconciled index, and
+        the reconciled ones only where a later partial reopens them, by id.
         """
+        columns = SQL(
+            """line.id, line.move_id, line.partner_id, line.company_id,
+               line.company_currency_id, line.currency_id, line.date, line.invoice_date,
+               line.date_maturity, %(age_from)s AS age_from,
+               line.amount_residual + COALESCE(later.amount, 0) AS residual,
+               line.amount_residual_currency + COALESCE(later.amount_currency, 0)
+                   AS residual_currency""",
+            age_from=self._age_from_sql(options),
+        )
+        lines = self._lines_sql(options)
         return SQL(
             """
-            WITH later AS (%(later)s),
-            items AS (
-                SELECT line.id,
-                       line.move_id,
-                       customer.id AS partner_id,
-                       line.company_id,
-                       line.company_currency_id,
-                       line.currency_id,
-                       customer.billing_mode,
-                       customer.user_id,
-                       line.date,
-                       line.invoice_date,
-                       line.date_maturity,
-                       %(date)s::date - %(age_from)s AS days_overdue,
-                       line.amount_residual + COALESCE(later.amount, 0) AS residual,
-                       line.amount_residual_currency + COALESCE(later.amount_currency, 0)
-                           AS residual_currency
+            WITH later AS (%(later)s)
+            SELECT * FROM (
+                SELECT %(columns)s
                   FROM account_move_line line
              LEFT JOIN later ON later.line_id = line.id
-             LEFT JOIN res_partner partner ON partner.id = line.partner_id
-             LEFT JOIN res_partner customer ON customer.id = partner.commercial_partner_id
-                 WHERE %(lines)s
-                   AND (line.reconciled IS NOT TRUE OR later.line_id IS NOT NULL)
-                   AND %(filters)s
-            )
-            SELECT items.*,
-                   items.id AS move_line_id,
-                   %(bucket)s AS bucket
-              FROM items
+                 WHERE %(lines)s AND line.reconciled IS NOT TRUE
+             UNION ALL
+                SELECT %(columns)s
+                  FROM later
+                  JOIN account_move_line line ON line.id = later.line_id
+                 WHERE %(lines)s AND line.reconciled
+            ) items
              WHERE items.residual != 0
             """,
             later=self._later_partials_sql(options),
-            date=options["date_at"],
-            age_from=self._age_from_sql(options),
-            lines=self._lines_sql(options),
-            filters=self._customer_filters(options),
-            bucket=self._bucket_case(options["limits"]),
+            columns=columns,
+            lines=lines,
         )
 
     @api.model
     def _lines_sql(self, options):
-        """Condition on ``line``: receivable items of the companies asked, up to the as-of date.
+        """Condition on ``line``: receivable items of the companies asked, up to the as-of date;
+        *as known* on it, also entered by then (``create_date``, UTC, as the partials).
 
         The receivable accounts are literal ids rather than a join on ``account_account``: the
         planner then counts the items per account from its statistics instead of guessing one
@@ -195,7 +355,7 @@ class FinnsysAgedReceivable(models.Model):
             SQL("SELECT ARRAY_AGG(id) FROM account_account WHERE account_type = 'asset_receivable'")
         )
         accounts = self.env.cr.fetchone()[0] or []
-        return SQL(
+        condition = SQL(
             """line.account_id = ANY(%(accounts)s)
                AND line.company_id = ANY(%(companies)s)
                AND line.parent_state = ANY(%(states)s)
@@ -205,6 +365,13 @@ class FinnsysAgedReceivable(models.Model):
             states=["posted", "draft"] if options["include_draft"] else ["posted"],
             date=options["date_at"],
         )
+        if options["as_of"] == "known":
+            condition = SQL(
+                "%s AND line.create_date < %s",
+                condition,
+                datetime.combine(options["date_at"] + timedelta(days=1), time.min),
+            )
+        return condition
 
     @api.model
     def _later_partials_sql(self, options):
@@ -253,30 +420,18 @@ class FinnsysAgedReceivable(models.Model):
         return SQL(" AND ").join(filters)
 
     @api.model
-    def _bucket_case(self, limits):
-        whens = [SQL("WHEN items.days_overdue <= 0 THEN 'b0'")]
-        whens += [
-            SQL("WHEN items.days_overdue <= %s THEN %s", limit, f"b{index}")
-            for index, limit in enumerate(limits, start=1)
-        ]
-        return SQL(
-            "CASE WHEN items.residual < 0 THEN %s %s ELSE %s END",
-            CREDIT_BUCKET,
-            SQL(" ").join(whens),
-            f"b{len(limits) + 1}",
-        )
-
-    @api.model
     def _aging_report(self, values=None):
         """Rows per customer (and company, and invoice currency if asked) with an amount per
         bucket, plus totals per currency and the share of each bucket: what the PDF and the
-        XLSX print. Three queries whatever the number of customers and items."""
+        XLSX print. A fixed number of queries whatever the number of customers and items."""
         options = self._aging_options(values)
         keys = [key for key, _label in self._bucket_labels(options)]
         self.env.flush_all()
-        self.env.cr.execute(self._aging_sql(options))
+        with self._query_settings():
+            self.env.cr.execute(self._aging_sql(options))
+            results = self.env.cr.fetchall()
         grouped, names = {}, {}
-        for partner_id, name, company_id, currency_id, *amounts in self.env.cr.fetchall():
+        for partner_id, name, company_id, currency_id, *amounts in results:
             if any(amounts):  # not a group of items all settled at the date
                 names[partner_id] = name
                 grouped[(partner_id, company_id, currency_id)] = dict(
@@ -291,44 +446,19 @@ class FinnsysAgedReceivable(models.Model):
         """Open amounts per customer, company and currency, one column per bucket in the
         order of :meth:`_bucket_labels`, rounded with the currency.
 
-        The figures of :meth:`_items_sql` in the shape the planner runs fastest: a filtered
-        SUM per bucket lets it hash one group per customer instead of sorting the items, and
-        the items no later partial touches (nearly all) are summed from their stored residual
-        with no per-item arithmetic; names and customer filters only join the grouped rows.
+        The items of :meth:`_open_items_sql` in the shape the planner runs fastest: a filtered
+        SUM per bucket lets it hash one group per customer instead of sorting the items;
+        names and customer filters only join the grouped rows.
         """
-        in_currency = options["in_currency"]
-        stored = SQL.identifier(
-            "line", "amount_residual_currency" if in_currency else "amount_residual"
-        )
-        undone = SQL.identifier("later", "amount_currency" if in_currency else "amount")
-        age_from = self._age_from_sql(options)
-        untouched = self._bucket_conditions(options, SQL("line.amount_residual"), age_from)
-        touched = self._bucket_conditions(
-            options, SQL("(line.amount_residual + later.amount)"), age_from
-        )
-        sums = SQL(", ").join(
-            SQL(
-                """COALESCE(SUM(%(stored)s) FILTER (
-                       WHERE later.line_id IS NULL AND %(untouched)s), 0)
-                   + COALESCE(SUM(%(stored)s + %(undone)s) FILTER (
-                       WHERE later.line_id IS NOT NULL AND %(touched)s), 0) AS %(key)s""",
-                stored=stored,
-                undone=undone,
-                untouched=untouched[key],
-                touched=touched[key],
-                key=SQL.identifier(key),
-            )
-            for key in untouched
+        conditions = self._bucket_conditions(options, SQL("items.residual"), SQL("items.age_from"))
+        amount = SQL.identifier(
+            "items", "residual_currency" if options["in_currency"] else "residual"
         )
         return SQL(
             """
-            WITH later AS (%(later)s),
-            grouped AS (
-                SELECT line.partner_id, line.company_id, %(currency)s AS currency_id, %(sums)s
-                  FROM account_move_line line
-             LEFT JOIN later ON later.line_id = line.id
-                 WHERE %(lines)s
-                   AND (line.reconciled IS NOT TRUE OR later.line_id IS NOT NULL)
+            WITH grouped AS (
+                SELECT items.partner_id, items.company_id, %(currency)s AS currency_id, %(sums)s
+                  FROM (%(items)s) items
                  GROUP BY 1, 2, 3
             )
             SELECT customer.id, customer.complete_name, grouped.company_id,
@@ -340,27 +470,34 @@ class FinnsysAgedReceivable(models.Model):
              WHERE %(filters)s
              GROUP BY customer.id, grouped.company_id, grouped.currency_id, currency.rounding
             """,
-            later=self._later_partials_sql(options),
             currency=SQL.identifier(
-                "line", "currency_id" if in_currency else "company_currency_id"
+                "items", "currency_id" if options["in_currency"] else "company_currency_id"
             ),
-            sums=sums,
-            lines=self._lines_sql(options),
+            sums=SQL(", ").join(
+                SQL(
+                    "COALESCE(SUM(%s) FILTER (WHERE %s), 0) AS %s",
+                    amount,
+                    condition,
+                    SQL.identifier(key),
+                )
+                for key, condition in conditions.items()
+            ),
+            items=self._open_items_sql(options),
             rounded=SQL(", ").join(
                 SQL(
                     "ROUND(SUM(grouped.%s) / currency.rounding) * currency.rounding",
                     SQL.identifier(key),
                 )
-                for key in untouched
+                for key in conditions
             ),
             filters=self._customer_filters(options),
         )
 
     @api.model
-    def _bucket_conditions(self, options, residual, age_from):
-        """The condition of each bucket, keyed and ordered as :meth:`_bucket_labels`: the
-        credit bucket when ``residual`` is negative, else by ``age_from`` (a date) against
-        the as-of date, as :meth:`_bucket_case` does with the days overdue."""
+    def _bucket_ages(self, options, age_from):
+        """The age condition of each aged bucket, keyed and ordered as :meth:`_bucket_labels`:
+        ``age_from`` (a date) against the as-of date. The one bucket rule of the printouts
+        (:meth:`_bucket_conditions`) and the screens (:attr:`_table_query`)."""
         date_at, limits = options["date_at"], options["limits"]
         ages = [SQL("%s >= %s", age_from, date_at)]
         low = 1
@@ -375,10 +512,16 @@ class FinnsysAgedReceivable(models.Model):
             )
             low = limit + 1
         ages.append(SQL("%s < %s", age_from, date_at - timedelta(days=limits[-1])))
+        return {f"b{index}": age for index, age in enumerate(ages)}
+
+    @api.model
+    def _bucket_conditions(self, options, residual, age_from):
+        """The condition of each bucket, keyed and ordered as :meth:`_bucket_labels`: the
+        credit bucket when ``residual`` is negative, else by age (:meth:`_bucket_ages`)."""
         conditions = {
             # The date test first: it rules out all buckets but one without the amount's.
-            f"b{index}": SQL("%s AND %s > 0", age, residual)
-            for index, age in enumerate(ages)
+            key: SQL("%s AND %s > 0", age, residual)
+            for key, age in self._bucket_ages(options, age_from).items()
         }
         conditions[CREDIT_BUCKET] = SQL("%s < 0", residual)
         return conditions
@@ -437,13 +580,21 @@ class FinnsysAgedReceivable(models.Model):
         rows = [row for _key, row in sorted(rows, key=itemgetter(0))]
         for total in totals.values():
             total["total"] = sum(total["amounts"].values())
-            total["percent"] = {
-                key: (value * 100.0 / total["total"] if total["total"] else 0.0)
-                for key, value in total["amounts"].items()
-            }
+            total["percent"] = self._bucket_shares(total["amounts"])
         return {
             "options": options,
             "buckets": buckets,
             "rows": rows,
             "totals": sorted(totals.values(), key=lambda t: t["currency"].name),
+        }
+
+    @api.model
+    def _bucket_shares(self, amounts):
+        """Each aged bucket's share of the gross receivable (what is owed, unapplied credit
+        left out), in percent: they make 100 % whatever the credit, which has no share."""
+        gross = sum(value for key, value in amounts.items() if key != CREDIT_BUCKET)
+        return {
+            key: value * 100.0 / gross if gross else 0.0
+            for key, value in amounts.items()
+            if key != CREDIT_BUCKET
         }

@@ -63,8 +63,12 @@ class ReportFinnsysAgedReceivableXlsx(models.AbstractModel):
             sheet.write(row, 2, total["currency"].name, styles["bold"])
             amounts = [total["amounts"][key] for key, _label in report["buckets"]]
             sheet.write_row(row, 3, [*amounts, total["total"]], money)
-            sheet.write(row + 1, 0, self.env._("Share"), styles["percent"])
-            shares = [total["percent"][key] / 100.0 for key, _label in report["buckets"]]
-            sheet.write_row(row + 1, 3, [*shares, 1.0], styles["percent"])
+            sheet.write(row + 1, 0, self.env._("Share of amounts owed"), styles["percent"])
+            # Unapplied credit has no share: the aged buckets make 100 % of what is owed.
+            shares = [
+                total["percent"][key] / 100.0 if key in total["percent"] else None
+                for key, _label in report["buckets"]
+            ]
+            sheet.write_row(row + 1, 3, shares, styles["percent"])
             row += 2
         return row

@@ -44,8 +44,9 @@ class TestAgedReceivableReports(BillingCommon):
         self.assertEqual(items.move_line_id.move_id.amount_total, 1000.0)
         self.assertEqual(items.days_overdue, 95)
 
-    def test_screen_shows_bucket_shares_of_the_grand_total(self):
-        """Open 1250: 500 not yet 30 days old, 1000 at 95 days, 250 of unapplied payment."""
+    def test_screen_shows_bucket_shares_of_the_amounts_owed(self):
+        """Open 1250: 500 not yet 30 days old, 1000 at 95 days, 250 of unapplied payment;
+        owed 1500, of which the shares are, credit having none."""
         action = self.wizard.action_view()
         aging = self.env["finnsys.aged.receivable"].with_user(self.billing_user)
         aging = aging.with_context(**action["context"])
@@ -53,19 +54,30 @@ class TestAgedReceivableReports(BillingCommon):
         groups = aging.formatted_read_group([], ["bucket"], ["share:sum", "residual:sum"])
         self.assertEqual(
             {group["bucket"]: round(group["share:sum"], 2) for group in groups},
-            {"b1": 40.0, "b4": 80.0, "credit": -20.0},
+            {"b1": 33.33, "b4": 66.67, "credit": 0.0},
         )
-        # The grand total (pivot's total column, list footer): 100 %.
+        # The grand total (pivot's total column): 100 %.
         (total,) = aging.formatted_read_group([], [], ["share:sum", "residual:sum"])
         self.assertAlmostEqual(total["share:sum"], 100.0)
         self.assertEqual(total["residual:sum"], 1250.0)
+        # The pivot (grouping sets) gives the same shares, per customer too.
+        by_customer, by_bucket = aging.formatted_read_grouping_sets(
+            [], [["partner_id"], ["bucket"]], ["share:sum"]
+        )
+        self.assertAlmostEqual(by_customer[0]["share:sum"], 100.0)
+        self.assertEqual(
+            {group["bucket"]: round(group["share:sum"], 2) for group in by_bucket},
+            {"b1": 33.33, "b4": 66.67, "credit": 0.0},
+        )
+        # A grouped list reads some groups only: the shares are still of all that is owed.
+        (first,) = aging.formatted_read_group([], ["bucket"], ["share:sum"], limit=1)
+        self.assertAlmostEqual(first["share:sum"], 100.0 / 3, places=2)
         # The same figures as the share line of the PDF and XLSX.
         (printed,) = self.wizard._aging_report_with_headers()["totals"]
         for group in groups:
-            self.assertAlmostEqual(group["share:sum"], printed["percent"][group["bucket"]])
-        views = aging.get_views([(False, "pivot"), (False, "list")])["views"]
+            self.assertAlmostEqual(group["share:sum"], printed["percent"].get(group["bucket"], 0))
+        views = aging.get_views([(False, "pivot")])["views"]
         self.assertIn('<field name="share" type="measure"/>', views["pivot"]["arch"])
-        self.assertIn('name="share"', views["list"]["arch"])
 
     def test_html_prints_totals_and_options(self):
         html = (
@@ -80,7 +92,7 @@ class TestAgedReceivableReports(BillingCommon):
             "Share",
             "91-120",
             "Buckets (days)",
-            "80.0</span> %",
+            "66.7</span> %",
         ):
             self.assertIn(text, html)
 

@@ -107,3 +107,22 @@ class TestReceivablesTrend(BillingCommon):
             self.assertIn(text, graph)
         self.assertIn('default_group_by="date:day"', listing)
         self.assertIn('name="dso"', listing)
+
+    def test_trend_series_come_in_bucket_order_with_their_own_colours(self):
+        """The chart's series (and legend) follow the buckets, not the alphabet; the graph
+        view colours them by that order: not due green, credit grey."""
+        self._run_cron_on("2026-04-10")
+        snapshots = self.env["finnsys.aging.snapshot"].with_user(self.billing_user)
+        # What the graph asks: the dates, then the buckets within each date.
+        groups = snapshots.formatted_read_group([], ["date:day", "bucket_name"], ["amount:sum"])
+        self.assertEqual(
+            [group["bucket_name"] for group in groups],
+            ["Not due", "1-30", "31-60", "61-90", "91-120", "Over 120", "Unapplied credit"],
+        )
+        # An explicit order is the caller's.
+        groups = snapshots.formatted_read_group(
+            [], ["bucket_name"], ["amount:sum"], order="bucket_name desc"
+        )
+        self.assertEqual(groups[0]["bucket_name"], "Unapplied credit")
+        graph = snapshots.get_views([(False, "graph")])["views"]["graph"]["arch"]
+        self.assertIn('js_class="finnsys_aging_trend_graph"', graph)

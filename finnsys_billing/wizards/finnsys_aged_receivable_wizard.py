@@ -1,7 +1,7 @@
 from odoo import api, fields, models
 
 from ..models.res_company import BILLING_MODES
-from ..report.finnsys_aged_receivable import AGING_BASES
+from ..report.finnsys_aged_receivable import AGING_BASES, AS_OF_MODES
 
 
 class FinnsysAgedReceivableWizard(models.TransientModel):
@@ -9,6 +9,15 @@ class FinnsysAgedReceivableWizard(models.TransientModel):
     _description = "Aged receivables options"
 
     date_at = fields.Date(string="As of", required=True, default=fields.Date.context_today)
+    as_of = fields.Selection(
+        AS_OF_MODES,
+        string="History",
+        required=True,
+        default="dated",
+        help="As dated: every entry dated on or before the date, even one entered later "
+        "(backdated). As known: only what was entered by the end of that day (UTC), to "
+        "reproduce a report printed then or for an audit.",
+    )
     aging_basis = fields.Selection(AGING_BASES, string="Age by", required=True, default="due")
     bucket_limits = fields.Char(
         required=True,
@@ -51,6 +60,7 @@ class FinnsysAgedReceivableWizard(models.TransientModel):
             {
                 "date_at": self.date_at,
                 "basis": self.aging_basis,
+                "as_of": self.as_of,
                 "limits": self.bucket_limits,
                 "company_ids": self.company_ids.ids,
                 "partner_ids": self.partner_ids.ids,
@@ -98,6 +108,7 @@ class FinnsysAgedReceivableWizard(models.TransientModel):
         companies = self.env["res.company"].browse(options["company_ids"])
         headers = [
             (self.env._("As of"), fields.Date.to_string(options["date_at"])),
+            (fields_info["as_of"]["string"], dict(AS_OF_MODES)[options["as_of"]]),
             (self.env._("Age by"), dict(AGING_BASES)[options["basis"]]),
             (self.env._("Buckets (days)"), ", ".join(map(str, options["limits"]))),
             (self.env._("Companies"), ", ".join(companies.mapped("name"))),
