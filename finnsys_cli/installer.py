@@ -168,7 +168,7 @@ class Steps:
 def build_venv(source: Source) -> None:
     """Build or update .finnsys/venv, reusing every step done before with the same inputs."""
     STATE_DIR.mkdir(exist_ok=True)
-    info(f"{sys.executable} has no Odoo 19.0: installing it into {rel(VENV_DIR)}")
+    info(f"{sys.executable} has no Odoo 19.0: using the project's own, in {rel(VENV_DIR)}")
     ensure_build_tools()
     steps = Steps(total=5)
     python = f"python {sys.version.split()[0]} ({sys.base_prefix})"
