@@ -37,7 +37,8 @@ def info(message: str) -> None:
 
 
 def rel(path: Path) -> str:
-    return str(path.relative_to(REPO))
+    """The path as the user sees it from the repository (absolute when outside)."""
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
 
 
 def last_line(text: str) -> str:

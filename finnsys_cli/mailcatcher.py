@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from email import policy
+from pathlib import Path
 
 from .base import STATE_DIR, info, rel
 
@@ -30,11 +31,12 @@ class MailCatcher(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self):
+    def __init__(self, directory: Path = MAIL_DIR):
         super().__init__(("127.0.0.1", 0), SmtpSession)
-        MAIL_DIR.mkdir(parents=True, exist_ok=True)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.directory = directory
         self.lock = threading.Lock()
-        self.count = len(list(MAIL_DIR.glob("*.eml")))
+        self.count = len(list(directory.glob("*.eml")))
 
     @property
     def port(self) -> int:
@@ -47,12 +49,12 @@ class MailCatcher(socketserver.ThreadingTCPServer):
         to = ", ".join(recipients)
         with self.lock:
             self.count += 1
-            path = MAIL_DIR / f"{self.count:04d}.eml"
+            path = self.directory / f"{self.count:04d}.eml"
             path.write_bytes(data)
             text = f"To: {to}\nSubject: {subject}\n\n{text_of(message)}"
             path.with_suffix(".txt").write_text(text)
             stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-            with MAIL_INDEX.open("a") as index:
+            with (self.directory / MAIL_INDEX.name).open("a") as index:
                 index.write(f"{stamp}  {path.name}  to {to}: {subject}\n")
         info(f"mail to {to}: {subject} ({rel(path.with_suffix('.txt'))})")
 
@@ -115,9 +117,9 @@ class SmtpSession(socketserver.StreamRequestHandler):
 
 
 @contextlib.contextmanager
-def mail_catcher() -> Iterator[MailCatcher]:
+def mail_catcher(directory: Path = MAIL_DIR) -> Iterator[MailCatcher]:
     """A catcher serving in a thread until the context ends (Ctrl-C included)."""
-    catcher = MailCatcher()
+    catcher = MailCatcher(directory)
     thread = threading.Thread(target=catcher.serve_forever, name="mail-catcher", daemon=True)
     thread.start()
     try:

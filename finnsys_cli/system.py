@@ -111,7 +111,11 @@ def apt_get_install(packages: list[str]) -> str:
         output += result.stdout + result.stderr
         if result.returncode != 0 and command[0] == "install":
             break
+    return f"apt-get failed: {apt_failure_cause(output)}"
+
+
+def apt_failure_cause(output: str) -> str:
     for needles, cause in APT_FAILURES:
         if any(needle in output for needle in needles):
-            return f"apt-get failed: {cause}"
-    return f"apt-get failed: {last_line(output)}"
+            return cause
+    return last_line(output)
