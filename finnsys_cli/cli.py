@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+from typing import NoReturn
 
 from . import installer
 from .base import ENTRY_POINT, REPO, CliError, info, port_number, raise_interrupt
@@ -86,7 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         odoo = find_odoo()
         if odoo is None:
-            return run_in_venv(installer.project_python(install=not args.no_install), argv)
+            if not args.no_install:
+                ensure_system_tools()  # before the long build, so a missing browser is said now
+            run_in_venv(installer.project_python(install=not args.no_install), argv)
         if not args.no_install:
             install_requirements()
         return args.handler(args, odoo)
@@ -113,8 +116,7 @@ def install_requirements() -> None:
     ensure_system_tools()
 
 
-def run_in_venv(python, argv: list[str]) -> int:
+def run_in_venv(python, argv: list[str]) -> NoReturn:
     """The same command again, in the project's virtualenv (which has Odoo 19.0)."""
     info(f"running again in {python}")
     os.execv(python, [str(python), str(ENTRY_POINT), *argv])
-    return 0  # not reached: execv replaces this process

@@ -18,9 +18,9 @@ ADDONS = ("finnsys_billing", "finnsys_billing_portal")
 PAYMENT_ADDON = "payment_demo"  # installed first: the portal demo data uses its provider
 DB_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")  # the one Odoo enforces
 ODOO_INSTALL_HINT = (
-    "install it from Odoo's official 19.0 source (pip install -r requirements.txt && "
-    "pip install . in a checkout of github.com/odoo/odoo branch 19.0), "
-    "or set ODOO_BIN to its odoo-bin"
+    "unset ODOO_BIN and run finnsys.py demo once to install Odoo 19.0 into .finnsys/venv "
+    "(then run with .finnsys/venv/bin/python), or set ODOO_BIN to the odoo-bin of a 19.0 "
+    "checkout of github.com/odoo/odoo whose requirements this Python has"
 )
 ODOO_LOG_RECORD = re.compile(
     r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ \d+ (?P<level>[A-Z]+) \S+ (?P<logger>[\w.]+): "
