@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -24,20 +25,27 @@ PARENT_ONLY = ("PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "ODOO_BIN", "PYTHONPA
 
 
 @pytest.fixture
-def fresh_machine(tmp_path, slow_run):
-    """(a Python without Odoo, a copy of the repository) for a first run."""
+def fresh_machine(slow_run):
+    """(a Python without Odoo, a copy of the repository) for a first run.
+
+    Not under pytest's tmp_path: the copy's PostgreSQL runs as another OS user, who must
+    keep reaching it, and any pytest session of this user may make that tree 0700 again."""
     if not slow_run:
         pytest.skip("slow: run with finnsys.py test --slow (or FINNSYS_SLOW=1)")
     if not os.environ.get("FINNSYS_ODOO_SOURCE"):
         pytest.skip("set FINNSYS_ODOO_SOURCE to Odoo 19.0's source to test the self-install")
-    repo = tmp_path / "repo"
+    machine = Path(tempfile.mkdtemp(prefix="finnsys-install-"))
+    repo = machine / "repo"
     ignored = shutil.ignore_patterns(".finnsys", ".git", "__pycache__", "*.pyc", ".*_cache")
     shutil.copytree(ROOT, repo, ignore=ignored)
-    bare = tmp_path / "bare"
+    bare = machine / "bare"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
     python = bare / "bin" / "python"
     assert subprocess.run([python, "-c", "import odoo"], capture_output=True).returncode != 0
-    return python, repo
+    try:
+        yield python, repo
+    finally:
+        shutil.rmtree(machine, ignore_errors=True)
 
 
 def finnsys(python, repo, *args):
