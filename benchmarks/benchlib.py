@@ -41,13 +41,13 @@ def bench_server():
     Each run writes an Odoo config file of its own: benchmarks running side by side (or on
     another server) must not read each other's.
     """
-    finnsys.ODOO_RC = finnsys.STATE_DIR / f"odoo-bench-{os.getpid()}.rc"
+    finnsys.base.ODOO_RC = finnsys.STATE_DIR / f"odoo-bench-{os.getpid()}.rc"
     with finnsys.database_server(_server_args()) as server:
         finnsys.write_odoo_rc(server)
         try:
             yield server
         finally:
-            finnsys.ODOO_RC.unlink(missing_ok=True)
+            finnsys.base.ODOO_RC.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
@@ -104,7 +104,7 @@ def open_environment(database):
     from odoo.modules.registry import Registry  # noqa: PLC0415
     from odoo.tools import config  # noqa: PLC0415
 
-    config.parse_config(["-c", str(finnsys.ODOO_RC), "-d", database, "--log-level", "warn"])
+    config.parse_config(["-c", str(finnsys.base.ODOO_RC), "-d", database, "--log-level", "warn"])
     registry = Registry(database)
     cr = registry.cursor()
     return odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})

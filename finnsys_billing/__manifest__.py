@@ -55,6 +55,7 @@
         "demo/account_move_demo.xml",
         "demo/contract_demo.xml",
         "demo/finnsys_aging_snapshot_demo.xml",
+        "demo/res_company_demo.xml",
     ],
     "assets": {
         "web.report_assets_pdf": [

@@ -30,6 +30,7 @@
     "demo": [
         "demo/res_users_demo.xml",
         "demo/payment_token_demo.xml",
+        "demo/finnsys_surcharge_rule_demo.xml",
     ],
     "assets": {
         "web.assets_frontend": [
