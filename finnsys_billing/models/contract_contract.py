@@ -237,18 +237,22 @@ class ContractContract(models.Model):
             moves |= subscription._finnsys_invoice_next_period()
         return moves
 
-    def _finnsys_invoice_next_period(self, nowait=False):
+    def _finnsys_invoice_next_period(self, nowait=False, due_by=None):
         """Invoice the next period of this subscription unless it is already invoiced.
 
         :param nowait: raise ``LockNotAvailable`` instead of waiting when another process is
             invoicing this subscription (the cron skips it; a click waits for it)
+        :param due_by: invoice only a period due by this date (the cron's today); another
+            process may have invoiced the due one since this one read the subscription
         :return: the posted invoice, or an empty recordset (period already claimed by another
             run, nothing due, or posting refused and the subscription paused)
         """
         self.ensure_one()
         Move = self.env["account.move"]
         self._finnsys_lock_for_invoicing(nowait)
-        if self.subscription_state != "active":
+        if self.subscription_state != "active" or (
+            due_by and not (self.recurring_next_date and self.recurring_next_date <= due_by)
+        ):
             return Move
         lines = self.contract_line_ids.filtered(
             lambda line: (
@@ -452,7 +456,7 @@ class ContractContract(models.Model):
             due & Domain("id", ">", after_id), order="id", limit=batch_size
         ):
             after_id = batch[-1].id
-            invoices, skipped = batch._finnsys_invoice_each()
+            invoices, skipped = batch._finnsys_invoice_each(today)
             busy |= skipped
             # Charged only once the invoices and their transactions are committed.
             self._finnsys_charge_each(self._finnsys_pending_transactions(invoices))
@@ -461,12 +465,12 @@ class ContractContract(models.Model):
                 return
         # Whoever held them is done by now: one more try, with a fresh snapshot. What is still
         # held is being invoiced by its holder, or waits for the next run.
-        invoices, busy = busy.exists()._finnsys_invoice_each()
+        invoices, busy = busy.exists()._finnsys_invoice_each(today)
         self._finnsys_charge_each(self._finnsys_pending_transactions(invoices))
         Cron._finnsys_commit_batch(remaining=0)
 
-    def _finnsys_invoice_each(self):
-        """Invoice each subscription's next period and commit it on its own.
+    def _finnsys_invoice_each(self, due_by):
+        """Invoice each subscription's period due by ``due_by`` and commit it on its own.
 
         A subscription that another process is invoicing, or that a concurrent transaction
         changed under this one, is rolled back alone and returned as busy.
@@ -479,7 +483,7 @@ class ContractContract(models.Model):
             try:
                 invoice = subscription.with_company(
                     subscription.company_id
-                )._finnsys_invoice_next_period(nowait=True)
+                )._finnsys_invoice_next_period(nowait=True, due_by=due_by)
             except CONCURRENCY_ERRORS:
                 self.env.cr.rollback()
                 busy |= subscription
