@@ -1,7 +1,7 @@
 from datetime import timedelta
 
 from markupsafe import Markup
-from psycopg2.errors import SerializationFailure
+from psycopg2.errors import DeadlockDetected, LockNotAvailable, SerializationFailure
 
 from odoo import Command, api, fields, models
 from odoo.exceptions import RedirectWarning, UserError, ValidationError
@@ -16,7 +16,8 @@ SUBSCRIPTION_STATES = [
     ("closed", "Closed"),
 ]
 BATCH_SIZE = 200
-MAX_RETRIES = 3
+# What a subscription's invoicing meets when another process invoices it at the same moment.
+CONCURRENCY_ERRORS = (DeadlockDetected, LockNotAvailable, SerializationFailure)
 PLAN_LINE_FIELDS = [
     "sequence",
     "product_id",
@@ -76,6 +77,7 @@ class ContractContract(models.Model):
         partner = self.env["res.partner"].browse(vals.get("partner_id"))
         date_start = fields.Date.to_date(vals.get("date_start")) or fields.Date.context_today(self)
         vals.setdefault("name", plan.name)
+        vals.setdefault("plan_currency_id", plan.plan_currency_id.id)
         vals.setdefault("date_start", date_start)
         vals.setdefault("line_recurrence", True)
         vals.setdefault("payment_term_id", partner.property_payment_term_id.id)
@@ -187,11 +189,9 @@ class ContractContract(models.Model):
         self._finnsys_check_state(("draft", "active", "paused"), self.env._("cancelled"))
         today = fields.Date.context_today(self)
         for contract in self:
-            period = contract._finnsys_period_at(today)
-            if period and today > period.period_start:
-                contract._finnsys_prorated_move(
-                    "out_refund", contract.contract_template_id, period, today
-                )
+            # From the period's first day on, every day of it is credited.
+            if period := contract._finnsys_period_at(today):
+                contract._finnsys_prorated_move("out_refund", period, today)
             contract.subscription_ends_on = today
             contract.subscription_state = "cancelled"
 
@@ -237,14 +237,23 @@ class ContractContract(models.Model):
             moves |= subscription._finnsys_invoice_next_period()
         return moves
 
-    def _finnsys_invoice_next_period(self):
+    def _finnsys_invoice_next_period(self, nowait=False, due_by=None):
         """Invoice the next period of this subscription unless it is already invoiced.
 
+        :param nowait: raise ``LockNotAvailable`` instead of waiting when another process is
+            invoicing this subscription (the cron skips it; a click waits for it)
+        :param due_by: invoice only a period due by this date (the cron's today); another
+            process may have invoiced the due one since this one read the subscription
         :return: the posted invoice, or an empty recordset (period already claimed by another
             run, nothing due, or posting refused and the subscription paused)
         """
         self.ensure_one()
         Move = self.env["account.move"]
+        self._finnsys_lock_for_invoicing(nowait)
+        if self.subscription_state != "active" or (
+            due_by and not (self.recurring_next_date and self.recurring_next_date <= due_by)
+        ):
+            return Move
         lines = self.contract_line_ids.filtered(
             lambda line: (
                 not line.display_type
@@ -272,6 +281,27 @@ class ContractContract(models.Model):
             return Move
         self._finnsys_after_post(invoice)
         return invoice
+
+    def _finnsys_lock_for_invoicing(self, nowait):
+        """Lock the subscription's row: the first lock every invoicing of it takes.
+
+        The period claim, the customer's credit check and the journal's invoice number come
+        after it, in that order, on every path, so two processes never wait on each other in
+        opposite orders. What the row says now wins over what this process read before.
+        """
+        self.flush_recordset()
+        self.env.cr.execute(
+            SQL(
+                "SELECT recurring_next_date, subscription_state FROM contract_contract "
+                "WHERE id = %s FOR NO KEY UPDATE%s",
+                self.id,
+                SQL(" NOWAIT") if nowait else SQL(),
+            ),
+            log_exceptions=False,
+        )
+        if self.env.cr.fetchone() != (self.recurring_next_date, self.subscription_state):
+            self.invalidate_recordset()
+            self.contract_line_ids.invalidate_recordset()
 
     def _finnsys_after_post(self, invoices):
         """Offline subscriptions send their invoice. Online ones were paid from the customer's
@@ -374,27 +404,39 @@ class ContractContract(models.Model):
         )
         template = self.env.ref("finnsys_billing.mail_template_subscription_paused")
         template.send_mail(self.id)
-        self.activity_schedule(
-            "mail.mail_activity_data_todo",
-            summary=self.env._("Subscription paused: invoice refused"),
-            note=reason,
-            user_id=self._finnsys_billing_manager().id,
-        )
+        manager = self._finnsys_billing_manager()
+        if manager:
+            self.activity_schedule(
+                "mail.mail_activity_data_todo",
+                summary=self.env._("Subscription paused: invoice refused"),
+                note=reason,
+                user_id=manager.id,
+            )
 
     def _finnsys_billing_manager(self):
+        """The person to act on the subscription: its responsible if a billing manager, else
+        the company's first billing manager. Never OdooBot, whom the superuser's groups make a
+        manager but who reads no activity; none when the company has no manager."""
         group = self.env.ref("finnsys_billing.group_billing_manager")
-        if self.user_id and self.user_id.has_group("finnsys_billing.group_billing_manager"):
+
+        def is_person(user):
+            return user.active and not user.share and not user._is_superuser()
+
+        if self.user_id and is_person(self.user_id) and group in self.user_id.all_group_ids:
             return self.user_id
         managers = group.all_user_ids.filtered(
-            lambda user: user.active and not user.share and self.company_id in user.company_ids
+            lambda user: is_person(user) and self.company_id in user.company_ids
         )
-        return managers.sorted("id")[:1] or self.env.user
+        return managers.sorted("id")[:1]
 
     @api.model
     def _cron_invoice_subscriptions(self, batch_size=BATCH_SIZE):
-        """Invoice the due periods of active subscriptions, one committed batch at a time.
+        """Invoice the due periods of active subscriptions, each in a transaction of its own.
 
-        Safe to run twice at once: each period is claimed before its invoice is created.
+        Safe to run twice at once, on two servers or beside a *Create invoice* click: a
+        subscription another process is invoicing is skipped, each period is claimed before
+        its invoice is created, and each invoice is committed alone, so the journal's numbering
+        lock is held for one invoice and a failure loses no other invoice.
         """
         Cron = self.env["ir.cron"]
         # The cron user sees one company; subscriptions of every company are due.
@@ -406,32 +448,56 @@ class ContractContract(models.Model):
             & Domain("recurring_next_date", "<=", today)
         )
         # Charges a crashed run left uncharged.
-        self._finnsys_charge_transactions(self._finnsys_pending_transactions())
+        self._finnsys_charge_each(self._finnsys_pending_transactions())
         if not Cron._finnsys_commit_batch(remaining=subscriptions.search_count(due)):
             return
-        after_id, retries = 0, 0
+        after_id, busy = 0, subscriptions.browse()
         while batch := subscriptions.search(
             due & Domain("id", ">", after_id), order="id", limit=batch_size
         ):
-            invoices = self.env["account.move"]
-            try:
-                for company, company_batch in batch.grouped("company_id").items():
-                    invoices |= company_batch.with_company(company)._recurring_create_invoice()
-            except SerializationFailure:
-                # Another run invoiced some of these after this transaction's snapshot was
-                # taken; a fresh snapshot sees its claims and bills nothing twice.
-                self.env.cr.rollback()
-                retries += 1
-                if retries > MAX_RETRIES:
-                    raise
-                continue
-            after_id, retries = batch[-1].id, 0
-            remaining = subscriptions.search_count(due & Domain("id", ">", after_id))
-            Cron._commit_progress(len(batch), remaining=remaining)
+            after_id = batch[-1].id
+            invoices, skipped = batch._finnsys_invoice_each(today)
+            busy |= skipped
             # Charged only once the invoices and their transactions are committed.
-            self._finnsys_charge_transactions(self._finnsys_pending_transactions(invoices))
-            if not Cron._finnsys_commit_batch():
-                break
+            self._finnsys_charge_each(self._finnsys_pending_transactions(invoices))
+            remaining = subscriptions.search_count(due & Domain("id", ">", after_id))
+            if not Cron._finnsys_commit_batch(remaining=remaining + len(busy)):
+                return
+        # Whoever held them is done by now: one more try, with a fresh snapshot. What is still
+        # held is being invoiced by its holder, or waits for the next run.
+        invoices, busy = busy.exists()._finnsys_invoice_each(today)
+        self._finnsys_charge_each(self._finnsys_pending_transactions(invoices))
+        Cron._finnsys_commit_batch(remaining=0)
+
+    def _finnsys_invoice_each(self, due_by):
+        """Invoice each subscription's period due by ``due_by`` and commit it on its own.
+
+        A subscription that another process is invoicing, or that a concurrent transaction
+        changed under this one, is rolled back alone and returned as busy.
+
+        :return: (committed invoices, busy subscriptions)
+        """
+        Cron = self.env["ir.cron"]
+        invoices, busy = self.env["account.move"], self.browse()
+        for subscription in self:
+            try:
+                invoice = subscription.with_company(
+                    subscription.company_id
+                )._finnsys_invoice_next_period(nowait=True, due_by=due_by)
+            except CONCURRENCY_ERRORS:
+                self.env.cr.rollback()
+                busy |= subscription
+                continue
+            Cron._commit_progress(1)
+            invoices |= invoice
+        return invoices, busy
+
+    @api.model
+    def _finnsys_charge_each(self, transactions):
+        """Charge token transactions one commit each: a payment's number is held for one."""
+        for tx in transactions:
+            self._finnsys_charge_transactions(tx)
+            self.env["ir.cron"]._commit_progress()
 
     # Plan change and proration ----------------------------------------------------------
 
@@ -440,53 +506,62 @@ class ContractContract(models.Model):
             lambda p: p.move_id and p.period_start <= day <= (p.period_end or p.period_start)
         ).sorted("period_start")[-1:]
 
-    def _finnsys_proration(self, plan, period, day):
-        """Day-based share of ``plan`` for ``day``..end of ``period``.
+    def _finnsys_billed_lines(self):
+        """The subscription's own product lines, as edited: what its periods invoice."""
+        return self.contract_line_ids.filtered(
+            lambda line: not line.display_type and not line.is_canceled
+        )
 
-        The plan's amount per period times the days left (``day`` included) over the days of
-        the plan's period starting at ``period.period_start``.
+    def _finnsys_proration(self, lines, recurrence, period, day):
+        """Day-based share of ``lines`` for ``day``..end of ``period``.
 
-        :return: dict with ``days`` (left), ``plan_days``, ``lines`` (list of plan line and
-            its rounded amount) and ``amount`` (their untaxed total)
+        Their amount per period times the days left (``day`` included) over the days of the
+        ``recurrence``'s period (a plan or this subscription) starting at ``period.period_start``.
+        The amount is rounded once; each line gets its share, the last one what the rounding
+        of the others left, so that the lines add up to the amount.
+
+        :return: dict with ``days`` (left), ``plan_days``, ``lines`` (list of line and its
+            amount) and ``amount`` (their untaxed total)
         """
         self.ensure_one()
         days_left = (period.period_end - day).days + 1
-        plan_end = period.period_start + plan.get_relative_delta(
-            plan.recurring_rule_type, plan.recurring_interval
+        plan_end = period.period_start + recurrence.get_relative_delta(
+            recurrence.recurring_rule_type, recurrence.recurring_interval
         )
         plan_days = (plan_end - period.period_start).days
         currency = self.currency_id
-        lines = [
-            (line, currency.round(line.price_subtotal * days_left / plan_days))
-            for line in plan.contract_line_ids.filtered(lambda line: not line.display_type)
-        ]
+        exact = [line.price_subtotal * days_left / plan_days for line in lines]
+        amount = currency.round(sum(exact))
+        shares = [currency.round(share) for share in exact[:-1]]
+        if exact:
+            shares.append(currency.round(amount - sum(shares)))
         return {
             "days": days_left,
             "plan_days": plan_days,
-            "lines": lines,
-            "amount": currency.round(sum(amount for _line, amount in lines)),
+            "lines": list(zip(lines, shares, strict=True)),
+            "amount": amount,
         }
 
-    def _finnsys_prorated_move(self, move_type, plan, period, day):
-        """Post a credit note or invoice for ``day``..end of ``period`` on ``plan``."""
+    def _finnsys_prorated_move(self, move_type, period, day):
+        """Post a credit note or invoice of the subscription's current lines and plan for
+        ``day``..end of ``period``."""
         self.ensure_one()
-        proration = self._finnsys_proration(plan, period, day)
+        plan = self.contract_template_id
+        proration = self._finnsys_proration(self._finnsys_billed_lines(), self, period, day)
         vals = self._prepare_invoice(day)
         vals.update(move_type=move_type, plan_id=plan.id, subscription_id=self.id)
         label = self.env._(
-            "%(plan)s, %(days)s of %(total)s days (%(start)s to %(end)s)",
+            "%(plan)s, %(days)s of %(total)s days",
             plan=plan.name,
             days=proration["days"],
             total=proration["plan_days"],
-            start=day,
-            end=period.period_end,
         )
         for line, amount in proration["lines"]:
             vals["invoice_line_ids"].append(
                 Command.create(
                     {
                         "product_id": line.product_id.id,
-                        "name": f"{line.name}\n{label}",
+                        "name": f"{line._insert_markers(day, period.period_end)}\n{label}",
                         "quantity": 1,
                         "price_unit": amount,
                     }
@@ -507,9 +582,12 @@ class ContractContract(models.Model):
         period = self._finnsys_period_at(day)
         if not period:
             return 0.0, 0.0
-        credit = self._finnsys_proration(self.contract_template_id, period, day)["amount"]
-        invoice = self._finnsys_proration(new_plan, period, day)["amount"] if new_plan else 0.0
-        return credit, invoice
+        credit = self._finnsys_proration(self._finnsys_billed_lines(), self, period, day)
+        invoice = 0.0
+        if new_plan:
+            lines = new_plan.contract_line_ids.filtered(lambda line: not line.display_type)
+            invoice = self._finnsys_proration(lines, new_plan, period, day)["amount"]
+        return credit["amount"], invoice
 
     def _finnsys_check_plan_change(self, new_plan):
         """Refuse a change to ``new_plan`` that the subscription cannot make."""
@@ -539,6 +617,21 @@ class ContractContract(models.Model):
                 )
             )
 
+    @api.model
+    def _finnsys_end_lines(self, lines):
+        """End the lines a plan change replaced: an invoiced line stops at its last invoiced
+        day with no next invoice date; a line never invoiced is removed."""
+        invoiced = lines.filtered("last_date_invoiced")
+        (lines - invoiced).unlink()
+        for line in invoiced:
+            line.write(
+                {
+                    "is_canceled": True,
+                    "date_end": line.last_date_invoiced,
+                    "recurring_next_date": False,
+                }
+            )
+
     def action_subscription_change_plan(self, new_plan, day=None):
         """Move the subscription to ``new_plan`` from ``day`` (today by default).
 
@@ -551,14 +644,12 @@ class ContractContract(models.Model):
         period = self._finnsys_period_at(day)
         moves = self.env["account.move"]
         if period:
-            moves |= self._finnsys_prorated_move(
-                "out_refund", self.contract_template_id, period, day
-            )
-            moves |= self._finnsys_prorated_move("out_invoice", new_plan, period, day)
+            moves |= self._finnsys_prorated_move("out_refund", period, day)
             next_start = period.period_end + timedelta(days=1)
         else:
             next_start = max(day, self.date_start)
-        old_lines = self.contract_line_ids
+        old_plan = self.contract_template_id
+        old_lines = self.contract_line_ids.filtered(lambda line: not line.is_canceled)
         self.write(
             {
                 "contract_template_id": new_plan.id,
@@ -567,7 +658,11 @@ class ContractContract(models.Model):
                 "contract_line_ids": self._finnsys_plan_line_commands(new_plan, next_start),
             }
         )
-        old_lines.is_canceled = True
+        if self.name == old_plan.name:
+            self.name = new_plan.name
+        self._finnsys_end_lines(old_lines)
+        if period:
+            moves |= self._finnsys_prorated_move("out_invoice", period, day)
         self._finnsys_charge_transactions(self._finnsys_pending_transactions(moves))
         self.message_post(
             body=self.env._("Plan changed to %(plan)s on %(day)s.", plan=new_plan.name, day=day)

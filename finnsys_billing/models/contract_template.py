@@ -1,6 +1,17 @@
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
+# Months in one period of each recurrence, to compare plans of different periods.
+MONTHS_PER_PERIOD = {
+    "daily": 12 / 365,
+    "weekly": 12 / 52,
+    "monthly": 1,
+    "monthlylastday": 1,
+    "quarterly": 3,
+    "semesterly": 6,
+    "yearly": 12,
+}
+
 
 class ContractTemplate(models.Model):
     """A plan: a contract template with its product lines, price and recurrence.
@@ -17,16 +28,59 @@ class ContractTemplate(models.Model):
         currency_field="plan_currency_id",
         help="Untaxed total of the lines, invoiced once per period.",
     )
+    billing_period = fields.Char(
+        string="Period",
+        compute="_compute_billing_period",
+        help="How often the amount per period is invoiced.",
+    )
+    monthly_amount = fields.Monetary(
+        string="Monthly Equivalent",
+        compute="_compute_monthly_amount",
+        store=True,
+        currency_field="plan_currency_id",
+        help="Amount per period spread over a month (a quarterly 300 is 100), so that plans "
+        "of different periods add up.",
+    )
     plan_currency_id = fields.Many2one(
         "res.currency",
         default=lambda self: self.env.company.currency_id,
     )
 
-    @api.depends("contract_line_ids.price_subtotal", "contract_line_ids.display_type")
+    @api.depends(
+        "contract_line_ids.price_subtotal",
+        "contract_line_ids.display_type",
+        "contract_line_ids.is_canceled",
+    )
     def _compute_plan_amount(self):
         for plan in self:
-            lines = plan.contract_line_ids.filtered(lambda line: not line.display_type)
+            # Lines a plan change ended stay on a subscription, cancelled.
+            lines = plan.contract_line_ids.filtered(
+                lambda line: not line.display_type and not line.is_canceled
+            )
             plan.plan_amount = sum(lines.mapped("price_subtotal"))
+
+    @api.depends("recurring_rule_type", "recurring_interval")
+    def _compute_billing_period(self):
+        units = {
+            "daily": (self.env._("day"), self.env._("days")),
+            "weekly": (self.env._("week"), self.env._("weeks")),
+            "monthly": (self.env._("month"), self.env._("months")),
+            "monthlylastday": (self.env._("month"), self.env._("months")),
+            "quarterly": (self.env._("quarter"), self.env._("quarters")),
+            "semesterly": (self.env._("half-year"), self.env._("half-years")),
+            "yearly": (self.env._("year"), self.env._("years")),
+        }
+        for plan in self:
+            one, many = units[plan.recurring_rule_type or "monthly"]
+            interval = plan.recurring_interval or 1
+            plan.billing_period = one if interval == 1 else f"{interval} {many}"
+
+    @api.depends("plan_amount", "recurring_rule_type", "recurring_interval")
+    def _compute_monthly_amount(self):
+        for plan in self:
+            rule = plan.recurring_rule_type or "monthly"
+            months = MONTHS_PER_PERIOD[rule] * (plan.recurring_interval or 1)
+            plan.monthly_amount = plan.plan_currency_id.round(plan.plan_amount / months)
 
     # recurring_interval and recurring_rule_type have defaults, so this also runs on create.
     @api.constrains("contract_line_ids", "recurring_interval", "recurring_rule_type")

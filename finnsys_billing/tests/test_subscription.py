@@ -244,6 +244,21 @@ class TestSubscriptionPayment(SubscriptionCommon):
         self.assertEqual(str(invoice.invoice_date), "2026-03-01")
         self.assertIn(invoice.payment_state, ("paid", "in_payment"))
 
+    def test_refused_posting_activity_goes_to_a_manager_not_odoobot(self):
+        customer = self._customer("Prepaid Unwatched", "prepaid")
+        odoobot = self.env.ref("base.user_root")
+        manager_group = self.env.ref("finnsys_billing.group_billing_manager")
+        odoobot.group_ids |= manager_group
+        subscription = self._subscribe(customer, self.monthly, "2026-03-01", payment="online")
+        subscription.user_id = odoobot
+        self._run_cron("2026-03-01")
+        self.assertEqual(subscription.subscription_state, "paused")
+        activity = subscription.activity_ids
+        self.assertEqual(len(activity), 1)
+        self.assertNotEqual(activity.user_id, odoobot)
+        self.assertIn(manager_group, activity.user_id.all_group_ids)
+        self.assertFalse(activity.user_id.share)
+
     def test_billing_user_subscribes_and_invoices_by_hand(self):
         customer = self._customer("Clerk Co", "postpaid")
         Subscription = self.env["contract.contract"].with_user(self.billing_user)
@@ -371,6 +386,43 @@ class TestSubscriptionProration(SubscriptionCommon):
         self.assertEqual(subscription.subscription_state, "cancelled")
         self._run_cron("2026-05-01")
         self.assertEqual(len(self._invoices(subscription)), 2)
+
+    def test_cancel_now_on_the_first_day_credits_the_whole_period(self):
+        customer = self._customer("First Day Leaver", "postpaid")
+        subscription = self._subscribe(customer, self.monthly, "2026-04-01")
+        self._run_cron("2026-04-01")
+        with freeze_time("2026-04-01"):
+            subscription.action_subscription_cancel_now()
+        credit = self._invoices(subscription).filtered(lambda m: m.move_type == "out_refund")
+        self.assertRecordValues(credit, [{"state": "posted", "amount_total": 100.0}])
+        self.assertEqual(str(subscription.subscription_ends_on), "2026-04-01")
+        self.assertEqual(customer.credit, 0.0)
+
+    def test_cancel_now_credits_the_subscriptions_own_prices(self):
+        customer = self._customer("Discounted Leaver", "postpaid")
+        subscription = self._subscribe(customer, self.monthly, "2026-04-01")
+        # A negotiated price on this subscription only.
+        subscription.contract_line_ids.specific_price = 60.0
+        self._run_cron("2026-04-01")
+        with freeze_time("2026-04-21"):
+            subscription.action_subscription_cancel_now()
+        invoice, credit = self._invoices(subscription)
+        self.assertEqual(invoice.amount_total, 60.0)
+        # 10 of April's 30 days of 60, not of the plan's 100.
+        self.assertRecordValues(credit, [{"move_type": "out_refund", "amount_total": 20.0}])
+
+    def test_cancel_now_credit_shows_its_dates_not_markers(self):
+        plan = self._plan("Marked Monthly", 90.0, "monthly")
+        plan.contract_line_ids.name = "Hosting #START# to #END#"
+        customer = self._customer("Marked Leaver", "postpaid")
+        subscription = self._subscribe(customer, plan, "2026-04-01")
+        self._run_cron("2026-04-01")
+        with freeze_time("2026-04-21"):
+            subscription.action_subscription_cancel_now()
+        credit = self._invoices(subscription).filtered(lambda m: m.move_type == "out_refund")
+        [name] = credit.invoice_line_ids.mapped("name")
+        self.assertNotIn("#", name)
+        self.assertIn("Hosting 04/21/2026 to 04/30/2026", name)
 
     def test_cancel_at_period_end_keeps_service_to_period_end(self):
         customer = self._customer("Ending Co", "postpaid")

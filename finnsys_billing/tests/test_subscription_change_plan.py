@@ -291,3 +291,102 @@ class TestSubscriptionProrationPrepaid(ChangePlanCommon):
             lambda m: m.invoice_date == fields.Date.to_date("2026-02-01")
         )
         self.assertRecordValues(february, [{"amount_total": 310.0, "plan_id": self.premium.id}])
+
+
+@tagged("post_install", "-at_install")
+class TestSubscriptionChangePlanFigures(ChangePlanCommon):
+    def test_credit_rounds_the_amount_not_each_line(self):
+        plan = self.env["contract.template"].create(
+            {
+                "name": "Two Lines",
+                "contract_line_ids": [
+                    Command.create(
+                        {"product_id": self.service.id, "name": name, "specific_price": 10.0}
+                    )
+                    for name in ("Hosting", "Backups")
+                ],
+            }
+        )
+        customer = self._customer("Two Lines Co", "postpaid")
+        subscription = self._subscribe(customer, plan, "2026-04-01")
+        self._run_cron("2026-04-01")
+        # 5 of April's 30 days are left: 20 * 5 / 30 = 3.333.
+        with freeze_time("2026-04-26"):
+            form = self._wizard_form(subscription)
+            form.new_plan_id = self.monthly
+            self.assertEqual(form.credit_amount, 3.33)
+        credit, invoice = self._change(subscription, self.monthly, "2026-04-26")
+        self.assertEqual(credit.amount_total, 3.33)
+        self.assertEqual(sum(credit.invoice_line_ids.mapped("price_subtotal")), 3.33)
+        self._assert_figures(
+            customer, balance=-33.34, receivable=33.34, outstanding=33.34, unapplied=0.0
+        )
+
+    def test_plan_change_documents_show_dates_not_markers(self):
+        for plan in self.monthly | self.premium:
+            plan.contract_line_ids.name = f"{plan.name} #START# to #END#"
+        customer = self._customer("Marked Switch", "postpaid")
+        subscription = self._subscribe(customer, self.monthly, "2026-01-01")
+        self._run_cron("2026-01-01")
+        credit, invoice = self._change(subscription, self.premium, "2026-01-11")
+        self.assertIn("Monthly 01/11/2026 to 01/31/2026", credit.invoice_line_ids.name)
+        self.assertIn("Premium Monthly 01/11/2026 to 01/31/2026", invoice.invoice_line_ids.name)
+        self.assertNotIn("#", credit.invoice_line_ids.name + invoice.invoice_line_ids.name)
+
+    def test_plan_change_credits_the_subscriptions_own_prices(self):
+        customer = self._customer("Negotiated Switch", "postpaid")
+        subscription = self._subscribe(customer, self.monthly, "2026-01-01")
+        subscription.contract_line_ids.specific_price = 62.0
+        self._run_cron("2026-01-01")
+        credit, invoice = self._change(subscription, self.premium, "2026-01-11")
+        # 21 of January's 31 days of 62 (not of the plan's 100), and of the new 310.
+        self.assertEqual(credit.amount_total, 42.0)
+        self.assertEqual(invoice.amount_total, 210.0)
+
+
+@tagged("post_install", "-at_install")
+class TestSubscriptionShowsItsPlan(ChangePlanCommon):
+    def test_after_a_plan_change_the_subscription_shows_the_new_plan(self):
+        customer = self._customer("Upgrader", "postpaid")
+        subscription = self._subscribe(customer, self.monthly, "2026-01-01")
+        self._run_cron("2026-01-01")
+        old_line = subscription.contract_line_ids
+        self._change(subscription, self.quarterly, "2026-01-11")
+        self.assertRecordValues(
+            subscription,
+            [
+                {
+                    "name": "Quarterly",
+                    "plan_amount": 300.0,
+                    "billing_period": "quarter",
+                    "monthly_amount": 100.0,
+                    "recurring_next_date": fields.Date.to_date("2026-02-01"),
+                }
+            ],
+        )
+        self.assertRecordValues(
+            old_line,
+            [
+                {
+                    "is_canceled": True,
+                    "recurring_next_date": False,
+                    "date_end": fields.Date.to_date("2026-01-31"),
+                }
+            ],
+        )
+
+    def test_monthly_totals_add_monthly_equivalents(self):
+        customer = self._customer("Mixed Periods", "postpaid")
+        subscriptions = (
+            self._subscribe(customer, self.monthly, "2026-01-01")
+            | self._subscribe(customer, self.quarterly, "2026-01-01")
+            | self._subscribe(customer, self.yearly, "2026-01-01")
+        )
+        self.assertEqual(subscriptions.mapped("monthly_amount"), [100.0, 100.0, 100.0])
+        [(total,)] = self.env["contract.contract"]._read_group(
+            [("id", "in", subscriptions.ids)], aggregates=["monthly_amount:sum"]
+        )
+        self.assertEqual(total, 300.0)
+        list_arch = self.env.ref("finnsys_billing.contract_contract_view_list_subscription").arch
+        self.assertIn('name="monthly_amount" sum=', list_arch)
+        self.assertNotIn('name="plan_amount" string="Amount per Period" sum=', list_arch)

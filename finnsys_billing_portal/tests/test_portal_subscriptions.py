@@ -62,3 +62,36 @@ class TestPortalSubscriptions(BillingPortalCommon):
         page = self.url_open(f"/my/invoices?filterby=all&plan={self.plan.id}").text
         self.assertIn("o_billing_plan_filter", page)
         self.assertEqual(re.findall(r'<tr data-invoice="([^"]+)"', page), [self.plan_invoice.name])
+
+    def test_plan_change_shows_the_new_plan_its_amount_and_period(self):
+        quarterly = self.env["contract.template"].create(
+            {
+                "name": "Gold Quarterly",
+                "recurring_rule_type": "quarterly",
+                "contract_line_ids": [
+                    Command.create(
+                        {
+                            "product_id": self.plan.contract_line_ids.product_id.id,
+                            "name": "Gold",
+                            "specific_price": 219.0,
+                        }
+                    )
+                ],
+            }
+        )
+        self.subscription.action_subscription_change_plan(quarterly)
+        self.authenticate("pp_user", "pp_user")
+        detail = self.url_open(f"/my/subscriptions/{self.subscription.id}").text
+        amount = re.search(r'o_billing_subscription_amount">(.*?)</dd>', detail, re.S)[1]
+        next_invoice = re.search(r'o_billing_subscription_next">(.*?)</dd>', detail, re.S)[1]
+        self.assertIn("219.00", amount)
+        self.assertIn("quarter", amount)
+        self.assertIn("219.00", next_invoice)
+        self.assertIn("Gold Quarterly", detail)
+        self.assertNotIn("268.00", detail)
+        listing = self.url_open("/my/subscriptions").text
+        self.assertIn("219.00", listing)
+        self.assertNotIn("Gold Monthly", listing)
+        dashboard = self.url_open("/my").text
+        card = dashboard[dashboard.index("o_billing_card_subscriptions") :][:1500]
+        self.assertIn("219.00", card, card)
