@@ -46,9 +46,6 @@
         "views/contract_contract_views.xml",
         "views/menus.xml",
     ],
-    "assets": {
-        "web.assets_backend": ["finnsys_billing/static/src/views/*.js"],
-    },
     "demo": [
         "demo/res_users_demo.xml",
         "demo/res_partner_demo.xml",
@@ -58,6 +55,7 @@
         "demo/res_company_demo.xml",
     ],
     "assets": {
+        "web.assets_backend": ["finnsys_billing/static/src/views/*.js"],
         "web.report_assets_pdf": [
             "finnsys_billing/static/src/scss/report_pdf_fonts.scss",
         ],
