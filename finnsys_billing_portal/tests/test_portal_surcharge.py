@@ -102,7 +102,8 @@ class TestPortalSurcharge(BillingPortalCommon):
         consent = self.env["finnsys.surcharge.consent"].search(
             [("invoice_id", "=", self.invoice.id)]
         )
+        # The tour cancels twice: each refusal is recorded.
         self.assertRecordValues(
-            consent, [{"state": "declined", "surcharge": 1.30, "transaction_id": False}]
+            consent, [{"state": "declined", "surcharge": 1.30, "transaction_id": False}] * 2
         )
         self.assertEqual(self.invoice.amount_residual, 100.0)

@@ -81,6 +81,10 @@ patch(PaymentForm.prototype, {
             }
             throw error;
         }
+        // One notice says it: a second Cancel replaces the first instead of stacking.
+        this.el.parentElement
+            ?.querySelectorAll(".o_billing_surcharge_declined")
+            .forEach((old) => old.remove());
         const notice = document.createElement("div");
         notice.className = "alert alert-warning mt-3 o_billing_surcharge_declined";
         notice.textContent = reply.message;

@@ -135,6 +135,30 @@ registry.category("web_tour.tours").add("finnsys_portal_surcharge_decline_tour",
             content: "The page says the payment was not completed",
             trigger: ".o_billing_surcharge_declined:contains(not completed)",
         },
+        {
+            content: "Pay again",
+            trigger: 'button[name="o_payment_submit_button"]:not(:disabled)',
+            run: "click",
+        },
+        {
+            content: "Cancel the surcharge again",
+            trigger: ".modal button:contains(Cancel)",
+            run: "click",
+        },
+        {
+            content: "Wait for the second refusal to be answered",
+            trigger: 'button[name="o_payment_submit_button"]:not(:disabled)',
+        },
+        {
+            content: "The page still shows one notice, not one per Cancel",
+            trigger: ".o_billing_surcharge_declined:contains(not completed)",
+            run() {
+                const notices = document.querySelectorAll(".o_billing_surcharge_declined");
+                if (notices.length !== 1) {
+                    throw new Error(`${notices.length} surcharge notices shown, expected 1`);
+                }
+            },
+        },
     ],
 });
 
