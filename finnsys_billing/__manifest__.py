@@ -55,7 +55,7 @@
         "demo/res_company_demo.xml",
     ],
     "assets": {
-        "web.assets_backend": ["finnsys_billing/static/src/views/*.js"],
+        "web.assets_backend_lazy": ["finnsys_billing/static/src/views/*.js"],
         "web.report_assets_pdf": [
             "finnsys_billing/static/src/scss/report_pdf_fonts.scss",
         ],

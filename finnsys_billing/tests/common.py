@@ -136,11 +136,12 @@ class CommittedCompanyCase(BaseCase):
     def _env(self, cr):
         return api.Environment(cr, SUPERUSER_ID, {"allowed_company_ids": [self.company_id]})
 
-    def _wait_until_blocked(self, pid, timeout=10):
-        """Whether backend ``pid`` is waiting on a lock within ``timeout`` seconds."""
+    def _wait_until_blocked(self, pid, timeout=10, thread=None):
+        """Whether backend ``pid`` is waiting on a lock within ``timeout`` seconds (and, given
+        the ``thread`` that drives it, before that thread ends)."""
         deadline = time.monotonic() + timeout
         with self.registry.cursor() as cr:
-            while time.monotonic() < deadline:
+            while time.monotonic() < deadline and (thread is None or thread.is_alive()):
                 cr.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [pid])
                 row = cr.fetchone()
                 if row and row[0] == "Lock":

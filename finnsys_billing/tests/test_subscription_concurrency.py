@@ -300,7 +300,7 @@ class TestSubscriptionCronBesideOthers(CommittedCompanyCase):
             # A claim held by another process stops the cron in the middle of its batch.
             outcome["cron_waited"] = self._wait_until_blocked(pid_cron, timeout=300)
             clerk = self._in_thread(outcome, "clerk", self._post_and_commit, env_clerk)
-            outcome["clerk_waited"] = self._wait_until_done_or_blocked(clerk, pid_clerk, 300)
+            outcome["clerk_waited"] = self._wait_until_blocked(pid_clerk, 300, thread=clerk)
             cr_hold.rollback()
             clerk.join(300)
 
@@ -335,16 +335,3 @@ class TestSubscriptionCronBesideOthers(CommittedCompanyCase):
         name = self._post_clerk_invoice(env)
         env.cr.commit()
         return name
-
-    def _wait_until_done_or_blocked(self, thread, pid, timeout):
-        """Whether backend ``pid`` waits on a lock before ``thread`` ends."""
-        deadline = time.monotonic() + timeout
-        with self.registry.cursor() as cr:
-            while thread.is_alive() and time.monotonic() < deadline:
-                cr.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [pid])
-                row = cr.fetchone()
-                if row and row[0] == "Lock":
-                    return True
-                cr.rollback()
-                time.sleep(0.05)
-        return False

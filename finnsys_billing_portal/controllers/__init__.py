@@ -2,3 +2,4 @@ from . import login_code
 from . import portal
 from . import subscription
 from . import billing_info
+from . import terms

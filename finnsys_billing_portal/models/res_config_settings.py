@@ -15,3 +15,4 @@ class ResConfigSettings(models.TransientModel):
     billing_portal_topup_max = fields.Monetary(
         related="company_id.billing_portal_topup_max", readonly=False
     )
+    billing_terms_html = fields.Html(related="company_id.billing_terms_html", readonly=False)

@@ -56,9 +56,10 @@ ROUTE_PROBES = {
     "/web/login/code/verify": "_probe_login_code",
     "/web/reset_password": "_probe_reset_password",
     "/my/billing-info": "_probe_billing_info",
+    "/terms": "_probe_own_page",
 }
 # Login pages: open to visitors by design, so the anonymous sweep expects the page itself.
-PUBLIC_BY_DESIGN = {"/web/login/code", "/web/login/code/verify", "/web/reset_password"}
+PUBLIC_BY_DESIGN = {"/web/login/code", "/web/login/code/verify", "/web/reset_password", "/terms"}
 # Odoo routes whose access check the portal addon overrides (_document_check_access).
 ODOO_ROUTES_WITH_FINNSYS_ACCESS = (
     "/my/invoices/{invoice}",

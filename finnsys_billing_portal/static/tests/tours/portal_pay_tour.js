@@ -1,11 +1,11 @@
 import { rpc } from "@web/core/network/rpc";
 import { registry } from "@web/core/registry";
 
-function chooseAmount(amount) {
+function chooseAmount(amount, payButton = ".o_billing_invoice_table a.o_billing_pay") {
     return [
         {
-            content: "Pay the open invoice",
-            trigger: ".o_billing_invoice_table a.o_billing_pay",
+            content: "Pay the invoice",
+            trigger: payButton,
             run: "click",
             expectUnloadPage: true,
         },
@@ -301,28 +301,8 @@ registry.category("web_tour.tours").add("finnsys_portal_multi_pay_refused_tour",
 
 registry.category("web_tour.tours").add("finnsys_portal_pay_link_tour", {
     steps: () => [
-        {
-            content: "The e-mailed link's invoice page leads to the amount step",
-            trigger: "a.o_billing_pay",
-            run: "click",
-            expectUnloadPage: true,
-        },
-        {
-            content: "Edit the amount",
-            trigger: "input#billing_pay_amount",
-            run: "edit 40.00",
-        },
-        {
-            content: "Accept the terms",
-            trigger: "input#billing_pay_terms",
-            run: "click",
-        },
-        {
-            content: "Continue to the payment form",
-            trigger: "button.o_billing_pay_continue",
-            run: "click",
-            expectUnloadPage: true,
-        },
+        // The e-mailed link's invoice page leads to the same amount step.
+        ...chooseAmount("40.00", "a.o_billing_pay"),
         {
             content: "No saved card is offered to a visitor",
             trigger: '.o_payment_form:not(:has(input[data-payment-option-type="token"]))',
