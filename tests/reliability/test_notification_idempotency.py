@@ -45,6 +45,9 @@ class NotificationCase(PaymentFiguresMixin, ReliabilityPortalCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
+        # The payment intent charges only a method the provider offers: the card, here.
+        cls.provider.payment_method_ids = [Command.link(cls.card.id)]
+        cls.card.active = True
         cls.invoice = cls._post_invoice(cls.customer, 100.0)
         cls.company.write({"billing_portal_topup_min": 20.0, "billing_portal_topup_max": 1000.0})
         cls.prepaid = cls._portal_customer("Idempotent Prepaid Co", "prepaid", "idem_pre")
