@@ -437,6 +437,19 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
         )
 
     @staticmethod
+    def _billing_customer_tokens(form_values, customer):
+        """The customer company's saved tokens for the form's providers: cards are saved on
+        the company, and Odoo only offers the logged-in contact's own."""
+        return (
+            request.env["payment.token"]
+            .sudo()
+            .search(
+                Domain("provider_id", "in", form_values["providers_sudo"].ids)
+                & Domain("partner_id", "child_of", customer.id)
+            )
+        )
+
+    @staticmethod
     def _billing_pay_routes(invoices):
         """The transaction and surcharge routes of a payment of ``invoices``."""
         if len(invoices) == 1:
@@ -466,14 +479,7 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
             )
         else:
             # Cards are saved on the customer; Odoo only offers the contact's own tokens.
-            values["tokens_sudo"] |= (
-                request.env["payment.token"]
-                .sudo()
-                .search(
-                    Domain("provider_id", "in", values["providers_sudo"].ids)
-                    & Domain("partner_id", "child_of", customer.id)
-                )
-            )
+            values["tokens_sudo"] |= self._billing_customer_tokens(values, customer)
         values.update(
             amount=intent.amount,
             surcharge_route=surcharge_route,
@@ -833,14 +839,7 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
                 "transaction_route": "/my/topup/transaction",
             },
         )
-        form_values["tokens_sudo"] |= (
-            request.env["payment.token"]
-            .sudo()
-            .search(
-                Domain("provider_id", "in", form_values["providers_sudo"].ids)
-                & Domain("partner_id", "child_of", customer.id)
-            )
-        )
+        form_values["tokens_sudo"] |= self._billing_customer_tokens(form_values, customer)
         form_values.update(
             amount=values["amount"],
             access_token=topup_token(request.env, customer, values["amount"]),
