@@ -1,5 +1,5 @@
 # Copyright 2026 FinnSys
-# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl-3.0).
+# License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl-3.0).
 {
     "name": "FinnSys Billing",
     "summary": "Prepaid and postpaid customer billing on Odoo's ledger",
@@ -7,7 +7,7 @@
     "category": "Accounting",
     "website": "https://github.com/finnsys/finnsys-billing",
     "author": "FinnSys",
-    "license": "LGPL-3",
+    "license": "AGPL-3",
     "application": True,
     "depends": ["account", "payment", "account_payment", "mail", "report_xlsx", "contract"],
     "data": [

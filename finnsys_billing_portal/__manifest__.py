@@ -1,5 +1,5 @@
 # Copyright 2026 FinnSys
-# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl-3.0).
+# License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl-3.0).
 {
     "name": "FinnSys Billing Portal",
     "summary": "Customer portal for FinnSys Billing: balance, invoices and payments",
@@ -7,10 +7,11 @@
     "category": "Accounting",
     "website": "https://github.com/finnsys/finnsys-billing",
     "author": "FinnSys",
-    "license": "LGPL-3",
+    "license": "AGPL-3",
     "depends": ["finnsys_billing", "portal", "account_payment", "auth_signup"],
     "data": [
         "security/ir.model.access.csv",
+        "security/ir_rule.xml",
         "data/mail_template_login_code.xml",
         "data/ir_cron_login.xml",
         "views/login_code_templates.xml",
