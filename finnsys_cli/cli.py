@@ -16,6 +16,7 @@ import sys
 from typing import NoReturn
 
 from . import installer
+from .addon_readme import cmd_readme
 from .base import ENTRY_POINT, REPO, CliError, info, port_number, raise_interrupt
 from .demo import DEFAULT_DEMO_DB, cmd_demo
 from .odoo import find_odoo
@@ -62,6 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="install or upgrade only, do not start the server",
     )
     demo.set_defaults(handler=cmd_demo)
+    readme = commands.add_parser(
+        "readme",
+        parents=[common],
+        help="render each addon's readme/ fragments into README.rst and index.html",
+    )
+    readme.add_argument("--check", action="store_true", help="fail if a file is out of date")
+    readme.set_defaults(handler=cmd_readme)
     test = commands.add_parser("test", parents=[common], help="run the test suites")
     test.add_argument("--keep-db", action="store_true", help="keep the test database")
     test.add_argument("--tags", help="Odoo --test-tags (default: /finnsys_billing,...)")

@@ -53,6 +53,15 @@ class TestCommandLine(TransactionCase):
         self.assertEqual(len(lines), 1, result.stderr)
         self.assertIn("Odoo 19", lines[0])
 
+    def test_addon_readmes_are_rendered_from_their_fragments(self):
+        result = self._run("readme", "--no-install", "--check")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        for addon in ADDONS:
+            rst = (ROOT / addon / "README.rst").read_text()
+            self.assertIn("Usage\n=====", rst)
+            html = (ROOT / addon / "static/description/index.html").read_text()
+            self.assertIn("<h1 class=\"title\">FinnSys Billing", html)
+
     def test_unknown_verb_is_refused(self):
         result = self._run("deploy")
         self.assertNotEqual(result.returncode, 0)
@@ -87,3 +96,7 @@ class TestWheel(TransactionCase):
             names = wheel.namelist()
         self.assertIn("odoo/addons/finnsys_billing/__manifest__.py", names)
         self.assertIn("odoo/addons/finnsys_billing/models/res_partner.py", names)
+        metadata = next(name for name in names if name.endswith(".dist-info/METADATA"))
+        with zipfile.ZipFile(wheels[-1]) as wheel:
+            description = wheel.read(metadata).decode()
+        self.assertIn("prepaid", description, "the wheel carries README.rst as its description")
