@@ -3,7 +3,7 @@
 
     python3 finnsys.py demo [options]   install or upgrade the demo database, then serve it
     python3 finnsys.py test [options]   run the Odoo and pytest-odoo suites on a throwaway database
-    python3 finnsys.py readme           render the addons' readme/ fragments (README.rst, index.html)
+    python3 finnsys.py readme           render the addons' readme/ into README.rst, index.html
 
 Everything the script creates lives in ``.finnsys/`` next to this file: a private PostgreSQL
 cluster (unless --db-host/--db-port/--db-user points to an existing server), the Odoo data

@@ -63,7 +63,12 @@ def render_rst(addon: Path) -> str:
 def render_html(rst: str) -> str:
     from docutils.core import publish_string  # noqa: PLC0415 - Odoo's requirement, not ours
 
-    settings = {"embed_stylesheet": False, "stylesheet_path": "", "report_level": 2, "halt_level": 2}
+    settings = {
+        "embed_stylesheet": False,
+        "stylesheet_path": "",
+        "report_level": 2,
+        "halt_level": 2,
+    }
     html = publish_string(rst, writer_name="html5", settings_overrides=settings)
     return html.decode()
 

@@ -60,7 +60,7 @@ class TestCommandLine(TransactionCase):
             rst = (ROOT / addon / "README.rst").read_text()
             self.assertIn("Usage\n=====", rst)
             html = (ROOT / addon / "static/description/index.html").read_text()
-            self.assertIn("<h1 class=\"title\">FinnSys Billing", html)
+            self.assertIn('<h1 class="title">FinnSys Billing', html)
 
     def test_unknown_verb_is_refused(self):
         result = self._run("deploy")
