@@ -348,8 +348,9 @@ class FinnsysTopupAttempt(models.Model):
         tx = self.sudo().transaction_id
         if self.state != "pending" or not tx:
             return
-        # Sent while a draft (again after a crash, as the same transaction), then booked.
-        tx._finnsys_charge_saved_token()
+        if tx.state in ("draft", "done"):
+            # Sent while a draft (again after a crash, as the same transaction), then booked.
+            tx._finnsys_charge_saved_token()
         if tx.state == "done" and tx.is_post_processed:
             self._topup_complete(stats)
         elif tx.state in FAILED_TX_STATES:
