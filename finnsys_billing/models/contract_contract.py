@@ -224,7 +224,7 @@ class ContractContract(models.Model):
                 )
             )
         invoices = super().recurring_create_invoice()
-        self._finnsys_charge_transactions(self._finnsys_pending_transactions(invoices))
+        self._finnsys_pending_transactions(invoices)._finnsys_charge_saved_token()
         return invoices
 
     def _recurring_create_invoice(self, date_ref=False):
@@ -321,69 +321,23 @@ class ContractContract(models.Model):
         token = partner.sudo().billing_token_id
         if partner.billing_mode != "postpaid" or not token:
             return
-        Transaction = self.env["payment.transaction"].sudo()
+        Transaction = self.env["payment.transaction"]
         for invoice in invoices.filtered(
             lambda m: m.move_type == "out_invoice" and not m.currency_id.is_zero(m.amount_residual)
         ):
-            Transaction.create(
-                {
-                    "provider_id": token.provider_id.id,
-                    "payment_method_id": token.payment_method_id.id,
-                    "token_id": token.id,
-                    "operation": "offline",
-                    "partner_id": partner.id,
-                    "amount": invoice.amount_residual,
-                    "currency_id": invoice.currency_id.id,
-                    "reference": Transaction._compute_reference(
-                        token.provider_id.code, prefix=invoice.name
-                    ),
-                    "invoice_ids": [Command.set(invoice.ids)],
-                }
+            Transaction._finnsys_new_token_charge(
+                token,
+                partner,
+                invoice.amount_residual,
+                invoice.currency_id,
+                invoice.name,
+                invoice_ids=[Command.set(invoice.ids)],
             )
 
     @api.model
-    def _finnsys_charge_transactions(self, transactions):
-        """Charge draft token transactions of subscription invoices and reconcile the payments.
-
-        A draft transaction met again after a crash is sent again as the same transaction
-        (same reference), never as a new one. Each is locked first: a run that starts while
-        another is charging (the first step of the cron charges what is left in draft)
-        leaves that run's transactions to it.
-        """
-        for tx in transactions.sudo():
-            if not self._finnsys_lock_draft(tx):
-                continue
-            try:
-                with self.env.cr.savepoint():
-                    tx._charge_with_token()
-            except (UserError, ValidationError) as error:
-                tx._set_error(str(error))
-            if tx.state == "done" and not tx.is_post_processed:
-                tx._post_process()
-
-    @api.model
-    def _finnsys_lock_draft(self, tx):
-        """Lock ``tx`` if it is still draft and no other run holds it. A row changed by a run
-        that committed after this transaction's snapshot counts as taken (REPEATABLE READ)."""
-        tx.flush_recordset()
-        try:
-            with self.env.cr.savepoint(flush=False):
-                self.env.cr.execute(
-                    SQL(
-                        "SELECT id FROM payment_transaction WHERE id = %s AND state = 'draft' "
-                        "FOR NO KEY UPDATE SKIP LOCKED",
-                        tx.id,
-                    ),
-                    log_exceptions=False,
-                )
-                locked = bool(self.env.cr.fetchone())
-        except SerializationFailure:
-            return False
-        tx.invalidate_recordset()
-        return locked and tx.state == "draft"
-
-    @api.model
     def _finnsys_pending_transactions(self, invoices=None):
+        """The draft token charges of subscription invoices (of ``invoices``): committed
+        with their invoice, charged after it, and by the next run after a crash."""
         domain = (
             Domain("state", "=", "draft")
             & Domain("operation", "=", "offline")
@@ -496,7 +450,7 @@ class ContractContract(models.Model):
     def _finnsys_charge_each(self, transactions):
         """Charge token transactions one commit each: a payment's number is held for one."""
         for tx in transactions:
-            self._finnsys_charge_transactions(tx)
+            tx._finnsys_charge_saved_token()
             self.env["ir.cron"]._commit_progress()
 
     # Plan change and proration ----------------------------------------------------------
@@ -663,7 +617,7 @@ class ContractContract(models.Model):
         self._finnsys_end_lines(old_lines)
         if period:
             moves |= self._finnsys_prorated_move("out_invoice", period, day)
-        self._finnsys_charge_transactions(self._finnsys_pending_transactions(moves))
+        self._finnsys_pending_transactions(moves)._finnsys_charge_saved_token()
         self.message_post(
             body=self.env._("Plan changed to %(plan)s on %(day)s.", plan=new_plan.name, day=day)
         )

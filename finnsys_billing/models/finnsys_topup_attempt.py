@@ -5,7 +5,7 @@ from datetime import timedelta
 from psycopg2.errors import LockNotAvailable, SerializationFailure
 
 from odoo import api, fields, models
-from odoo.exceptions import UserError, ValidationError
+from odoo.exceptions import UserError
 from odoo.fields import Domain
 from odoo.tools import SQL, format_amount, split_every
 
@@ -332,21 +332,13 @@ class FinnsysTopupAttempt(models.Model):
 
     def _topup_create_transaction(self):
         self.ensure_one()
-        token = self.partner_id.billing_token_id
-        tx = self.env["payment.transaction"].create(
-            {
-                "provider_id": token.provider_id.id,
-                "payment_method_id": token.payment_method_id.id,
-                "token_id": token.id,
-                "operation": "offline",
-                "partner_id": self.partner_id.id,
-                "amount": self.amount,
-                "currency_id": self.currency_id.id,
-                "reference": self.env["payment.transaction"]._compute_reference(
-                    token.provider_id.code, prefix=f"TOPUP-{self.id}"
-                ),
-                "finnsys_topup_attempt_id": self.id,
-            }
+        tx = self.env["payment.transaction"]._finnsys_new_token_charge(
+            self.partner_id.billing_token_id,
+            self.partner_id,
+            self.amount,
+            self.currency_id,
+            f"TOPUP-{self.id}",
+            finnsys_topup_attempt_id=self.id,
         )
         self.write({"transaction_id": tx.id, "try_count": self.try_count + 1, "next_try_at": False})
 
@@ -356,30 +348,20 @@ class FinnsysTopupAttempt(models.Model):
         tx = self.sudo().transaction_id
         if self.state != "pending" or not tx:
             return
-        if tx.state == "draft":
-            self._topup_charge(tx)
-        if tx.state == "done":
+        if tx.state in ("draft", "done"):
+            # Sent while a draft (again after a crash, as the same transaction), then booked.
+            tx._finnsys_charge_saved_token()
+        if tx.state == "done" and tx.is_post_processed:
             self._topup_complete(stats)
         elif tx.state in FAILED_TX_STATES:
             if not self.next_try_at:
                 self._topup_fail(stats)
         else:
-            # Pending or authorized: the provider's notification will settle it.
+            # Pending or authorized: the provider's notification will settle it. Or held by
+            # another run that is booking it.
             stats["waiting"] += 1
 
-    def _topup_charge(self, tx):
-        """Charge the saved token off-session. A draft transaction met again after a crash is
-        sent again as the same transaction (same reference), never as a new one."""
-        try:
-            with self.env.cr.savepoint():
-                tx._charge_with_token()
-        except (UserError, ValidationError) as error:
-            tx._set_error(str(error))
-
     def _topup_complete(self, stats):
-        tx = self.sudo().transaction_id
-        if not tx.is_post_processed:
-            tx._post_process()
         self.write({"state": "done", "error": False, "next_try_at": False})
         self.env["res.partner"]._billing_invalidate_figures()
         stats["done"] += 1

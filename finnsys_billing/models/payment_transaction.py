@@ -1,4 +1,8 @@
-from odoo import fields, models
+from psycopg2.errors import SerializationFailure
+
+from odoo import api, fields, models
+from odoo.exceptions import UserError, ValidationError
+from odoo.tools import SQL
 
 
 class PaymentTransaction(models.Model):
@@ -20,3 +24,82 @@ class PaymentTransaction(models.Model):
         """
         self.ensure_one()
         return 0.0
+
+    # --- charging a saved token off-session ----------------------------------------------
+
+    @api.model
+    def _finnsys_new_token_charge(self, token, partner, amount, currency, prefix, **values):
+        """A draft off-session charge of ``amount`` on the saved ``token``, as Odoo's
+        ``account.payment`` prepares one. Commit it, then charge it with
+        :meth:`_finnsys_charge_saved_token`: a charge whose draft was committed first is
+        found again after a crash and sent as the same transaction.
+
+        :param prefix: the reference's prefix (an invoice number, ``TOPUP-<attempt>``)
+        :param values: more fields of the transaction (``invoice_ids``, the top-up attempt)
+        :return: the draft transaction (sudo)
+        """
+        Transaction = self.sudo()
+        return Transaction.create(
+            {
+                "provider_id": token.provider_id.id,
+                "payment_method_id": token.payment_method_id.id,
+                "token_id": token.id,
+                "operation": "offline",
+                "partner_id": partner.id,
+                "amount": amount,
+                "currency_id": currency.id,
+                "reference": Transaction._compute_reference(token.provider_id.code, prefix=prefix),
+                **values,
+            }
+        )
+
+    def _finnsys_charge_saved_token(self):
+        """Charge these off-session token transactions, each once, and book their payments.
+
+        The one way FinnSys charges a saved token (auto top-ups, subscription invoices). Each
+        transaction is locked first and sent only while it is a draft, so two runs at once
+        charge it once, and a draft left by a crash is sent again under its own reference
+        (which providers use as the idempotency key), never as a new transaction. One that
+        is done but not yet booked (a crash after the charge) is only booked. A refusal of
+        the provider is recorded on the transaction, not raised.
+
+        :return: the transactions this call handled; the others are held by another run
+        """
+        handled = self.browse()
+        for tx in self.sudo():
+            if not tx._finnsys_lock_for_charge():
+                continue
+            if tx.state == "draft":
+                try:
+                    with self.env.cr.savepoint():
+                        tx._charge_with_token()
+                except (UserError, ValidationError) as error:
+                    tx._set_error(str(error))
+            if tx.state == "done" and not tx.is_post_processed:
+                tx._post_process()
+            handled |= tx
+        return handled
+
+    def _finnsys_lock_for_charge(self):
+        """Lock this transaction unless another run holds it; whether it is still to charge
+        or to book. A row changed by a run that committed after this transaction's snapshot
+        counts as taken (Odoo runs in REPEATABLE READ)."""
+        self.ensure_one()
+        self.flush_recordset()
+        try:
+            with self.env.cr.savepoint(flush=False):
+                self.env.cr.execute(
+                    SQL(
+                        "SELECT id FROM payment_transaction WHERE id = %s "
+                        "FOR NO KEY UPDATE SKIP LOCKED",
+                        self.id,
+                    ),
+                    log_exceptions=False,
+                )
+                locked = bool(self.env.cr.fetchone())
+        except SerializationFailure:
+            return False
+        self.invalidate_recordset()
+        return locked and (
+            self.state == "draft" or (self.state == "done" and not self.is_post_processed)
+        )

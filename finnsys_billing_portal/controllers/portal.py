@@ -604,11 +604,15 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
         """Odoo's "pay all overdue invoices" takes the browser's amount as it comes, and only
         finds invoices addressed to the contact itself. A billing customer pays exactly the
         overdue residual of the whole company, computed here, through the same checks of the
-        provider, method and token as any other payment."""
+        provider, method and token as any other payment. Anyone else is refused with a 403:
+        Odoo's route answers a visitor with an HTTP 200 and a traceback, and would let staff
+        pay any amount."""
         customer = self._billing_customer()
-        if not customer:
-            return super().overdue_invoices_transaction(payment_reference, **kwargs)
         with self._billing_json_refusals():
+            if not customer:
+                raise AccessError(
+                    request.env._("Please log in to your customer account to pay overdue invoices.")
+                )
             self._billing_check_csrf(kwargs)
             customer._billing_lock()  # a second payment at once waits, then sees this one
             intent = self._billing_overdue_intent(customer, kwargs.get("amount"))

@@ -2,6 +2,7 @@
 as another customer and logged out, with the records counted before and after."""
 
 from freezegun import freeze_time
+from lxml import html
 
 from odoo import Command
 from odoo.tests import tagged
@@ -395,3 +396,40 @@ class TestReminderUnderWay(HostileCase):
         tx._set_canceled()
         self._run_reminders()
         self.assertTrue(self._reminder_logs(), "the failed payment leaves the invoice due")
+
+
+@tagged("post_install", "-at_install")
+class TestSuccessPage(HostileCase):
+    """The page a payment lands on itemises what was paid: invoices, surcharge, total."""
+
+    def _figures(self, tx):
+        page = self.url_open(f"/my/payments/{tx.id}")
+        self.assertEqual(page.status_code, 200, page.text[:300])
+        dl = html.fromstring(page.text).xpath("//div[contains(@class, 'o_billing_payment')]//dl")
+        return [
+            (" ".join(dt.text_content().split()), " ".join(dd.text_content().split()))
+            for dt, dd in zip(dl[0].xpath("./dt"), dl[0].xpath("./dd"), strict=True)
+        ]
+
+    def test_surcharge_is_its_own_line_between_invoices_and_total(self):
+        self.authenticate("pp_user", "pp_user")
+        csrf = self._csrf(f"/my/invoices/{self.invoice.id}/pay")
+        url = f"/invoice/transaction/{self.invoice.id}"
+        card = self._accepted(
+            url, self._token_payment_params(40.0, self._signed(40.0), csrf, surcharge=1.30)
+        )
+        lines = self._figures(card)
+        self.assertEqual(
+            [term for term, __ in lines[:3]], ["Invoices", "Surcharge (Cards)", "Amount paid"]
+        )
+        self.assertEqual(
+            [value for __, value in lines[:3]],
+            [" ".join(self.currency.format(figure).split()) for figure in (40.0, 1.30, 41.30)],
+        )
+        wallet = self._accepted(
+            url,
+            self._token_payment_params(20.0, self._signed(20.0), csrf, token_id=self.demo_token.id),
+        )
+        terms = [term for term, __ in self._figures(wallet)]
+        self.assertNotIn("Surcharge (Cards)", terms)
+        self.assertEqual(terms[0], "Amount paid")
