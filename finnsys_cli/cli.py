@@ -61,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="install or upgrade only, do not start the server",
     )
+    demo.add_argument(
+        "--replica",
+        action="store_true",
+        help="also start a read replica (hot standby) of the cluster and serve reads from it",
+    )
     demo.set_defaults(handler=cmd_demo)
     test = commands.add_parser("test", parents=[common], help="run the test suites")
     test.add_argument("--keep-db", action="store_true", help="keep the test database")

@@ -211,8 +211,8 @@ def portal_customers(env, spec):
 
     provider = env.ref("payment.payment_provider_demo")
     card = env.ref("payment.payment_method_card")
-    card.active = True
     provider.write({"state": "test", "payment_method_ids": [(4, card.id)]})
+    card.active = True
     provider.journal_id  # noqa: B018 - see seed()
     amount = spec.get("amount", 100.0)
     customers = []

@@ -58,7 +58,7 @@ class Browser:
         assert response.status_code == 200, f"{path}: HTTP {response.status_code}"
         reply = response.json()
         assert "error" not in reply, f"{path}: {reply['error']}"
-        return reply["result"]
+        return reply.get("result")  # Odoo leaves it out when the route returns None
 
     def pay(self, seeded, customer):
         """Pay the customer's invoice by card as the portal's payment form does."""
@@ -161,7 +161,7 @@ def test_portal_pages_are_read_on_the_standby(setup):
     assert customer["invoice_name"] in pages["/my/invoices?filterby=open"]
     assert counted.replica > len(READ_PAGES), "the pages were not read on the standby"
     assert counted.primary == 0, "a read-only page queried the primary"
-    assert not setup["server"].log_lines(" ERROR ", " WARNING ")
+    assert not setup["server"].log_lines(" ERROR ", "retrying with a read/write cursor")
 
 
 def test_a_customer_who_pays_sees_it_while_the_standby_lags(setup):
@@ -196,7 +196,7 @@ def test_a_customer_who_pays_sees_it_while_the_standby_lags(setup):
     counted = StatementCount(setup)
     assert payer["invoice_name"] not in paying.get("/my/invoices?filterby=open").text
     assert counted.primary == 0
-    assert not setup["server"].log_lines(" ERROR ")
+    assert not setup["server"].log_lines(" ERROR ", "retrying with a read/write cursor")
 
 
 def test_pages_fall_back_to_the_primary_when_the_standby_stops(setup):
