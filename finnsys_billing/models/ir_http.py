@@ -80,7 +80,7 @@ class IrHttp(models.AbstractModel):
             xid = cr.fetchone()[0]
             if xid:
                 request.session[LAST_WRITE_KEY] = xid
-        super()._post_dispatch(response)
+        return super()._post_dispatch(response)
 
     def _generate_routing_rules(self, modules, converters):
         for url, endpoint in super()._generate_routing_rules(modules, converters):
