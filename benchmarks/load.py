@@ -19,6 +19,13 @@ the reverse proxy's buffering that production has (see the README) is not here.
 Figures (printed, never asserted): p50/p95 and errors per page on both databases; p95 of
 FinnSys's ``/my/invoices`` pages against Odoo's (goal: at most 1.5x) and the errors (target:
 0: failed requests and ERROR records in the server log, .finnsys/bench-load-server-<pid>.log).
+With ``--replica`` the comparison is with and without a read replica instead: the database
+is copied, a hot standby of the cluster is started (``finnsys_cli.replica``), and the same
+load (users and crons) runs on the first copy with Odoo on the primary alone, then on the
+second with Odoo given the standby (``--db_replica_host/--db_replica_port``). Printed: p95 and
+errors per page for both, and the share of each phase's SQL statements that the primary
+served (``log_statement = all`` for the two databases, counted in each server's log).
+
 Everything it starts is stopped and its databases dropped at the end, also on Ctrl-C or
 failure. Invoices are made with the ORM (``create`` then ``action_post`` per batch of 500), the
 generation time is printed: about 20-50 invoices a second on two shared cores.
@@ -58,6 +65,10 @@ from topup import make_customers as make_topup_customers
 
 from odoo import Command, fields
 from odoo.fields import Domain
+
+from finnsys_cli.base import PG_LOG
+from finnsys_cli.cluster import psql
+from finnsys_cli.replica import LOG_LINE_PREFIX, logged_statements, running_replica
 
 MODULES = ("payment_demo", "finnsys_billing_portal")
 INVOICE_BATCH = 500
@@ -245,9 +256,10 @@ def uninstall_portal(database):
 
 
 @contextlib.contextmanager
-def odoo_server(server, databases, port, gevent_port):
+def odoo_server(server, databases, port, gevent_port, *options):
     """Odoo in multi-process mode on 127.0.0.1:``port`` serving ``databases`` only; its cron
-    workers run the jobs of those databases alone (``-d`` lists them)."""
+    workers run the jobs of those databases alone (``-d`` lists them); ``options`` are more
+    Odoo options."""
     odoo = finnsys.detect_odoo()
     if odoo[1:3] == ["-m", "odoo"] and shutil.which("odoo"):
         # The server starts its gevent (websocket) process as ``python argv[0] gevent``:
@@ -270,6 +282,7 @@ def odoo_server(server, databases, port, gevent_port):
         "--gevent-port",
         str(gevent_port),
         *finnsys.local_http(port),
+        *options,
     )
     with SERVER_LOG.open("w") as log:
         proc = subprocess.Popen(
@@ -458,6 +471,9 @@ def run(server, options):
         logins, side = build(env, options)
         env.cr.close()
         close_environment(ours)
+        if options.replica:
+            run_with_replica(server, ours, logins, side, options)
+            return
         with copy_database(server, ours, "load_odoo") as theirs:
             uninstall_portal(theirs)
             results = load(server, (ours, theirs), logins, options)
@@ -468,16 +484,76 @@ def run(server, options):
             report(results, server_errors(), outcome)
 
 
-def load(server, databases, logins, options):
+def run_with_replica(server, ours, logins, side, options):
+    """The same load on two copies of the data: on the primary alone, then with a replica."""
+    with copy_database(server, ours, "load_replica") as mirrored:
+        for database in (ours, mirrored):
+            psql(server, database, f"ALTER DATABASE \"{database}\" SET log_statement = 'all'")
+        if psql(server, "postgres", "SHOW log_line_prefix").stdout.strip() != LOG_LINE_PREFIX:
+            psql(server, "postgres", f"ALTER SYSTEM SET log_line_prefix = '{LOG_LINE_PREFIX}'")
+            psql(server, "postgres", "SELECT pg_reload_conf()")
+        datadir = finnsys.STATE_DIR / f"bench-replica-{os.getpid()}"
+        with running_replica(server, datadir) as replica:
+            replica_options = ("--db_replica_host", "127.0.0.1")
+            replica_options += ("--db_replica_port", str(replica.server.port))
+            phases = {"primary only": (ours, ()), "with replica": (mirrored, replica_options)}
+            figures = {}
+            for label, (database, extra) in phases.items():
+                marks = (
+                    len(logged_statements(PG_LOG, database)),
+                    len(replica.statements(database)),
+                )
+                results = load(server, (database, database), logins, options, extra, 1)
+                primary = len(logged_statements(PG_LOG, database)) - marks[0]
+                standby = len(replica.statements(database)) - marks[1] if extra else 0
+                figures[label] = (results, server_errors(), primary, standby)
+                print(f"crons during the {label} load: {cron_outcome(database, side)}")
+        report_replica(figures)
+
+
+def invoice_samples(samples):
+    return [sample for name, data in samples.items() if "/my/invoices" in name for sample in data]
+
+
+def report_replica(figures):
+    labels = list(figures)
+    samples = {label: figures[label][0]["samples"] for label in labels}
+    pages = sorted({name for data in samples.values() for name in data})
+    print(f"{'page (p95 ms / errors)':<40} " + " ".join(f"{label:>22}" for label in labels))
+    for page in [*pages, "/my/invoices, every tab"]:
+        cells = []
+        for label in labels:
+            data = samples[label].get(page) or invoice_samples(samples[label])
+            _line, p95, errors = row(page, data)
+            cells.append(f"{p95:>14.0f} / {errors:>5}")
+        print(f"{page.removeprefix('ours '):<40} " + " ".join(f"{cell:>22}" for cell in cells))
+    for label, (results, (log_errors, retried), primary, standby) in figures.items():
+        failed = sum(sum(messages.values()) for messages in results["failures"].values())
+        share = primary / (primary + standby) if primary + standby else float("nan")
+        print(
+            f"{label}: {failed} failed requests, {log_errors} ERROR records ({retried} "
+            f"serialization conflicts retried); SQL statements on the primary {primary:,}, "
+            f"on the replica {standby:,}: the primary served {share:.0%}"
+        )
+    p95 = {label: row("", invoice_samples(samples[label]))[1] for label in labels}
+    print(
+        f"=> p95 of /my/invoices with a replica {p95[labels[1]] / p95[labels[0]]:.2f}x "
+        "the primary alone"
+    )
+
+
+def load(server, databases, logins, options, server_options=(), phases=2):
     """Serve both databases; load each in turn (its users and its crons, the same data and
     server); the users' results of both."""
     results = {"samples": {}, "failures": {}}
     with (
-        odoo_server(server, databases, options.http_port, options.gevent_port) as url,
+        odoo_server(
+            server, databases[:phases], options.http_port, options.gevent_port, *server_options
+        ) as url,
         tempfile.TemporaryDirectory() as tmp,
     ):
-        warm_up(url, databases)
-        for database, user_class in zip(databases, USER_CLASSES, strict=True):
+        warm_up(url, databases[:phases])
+        for database, user_class in list(zip(databases, USER_CLASSES, strict=True))[:phases]:
             samples = Path(tmp) / f"{user_class}.json"
             with locust(url, databases, user_class, logins, options, str(samples)) as proc:
                 time.sleep(min(options.users / SPAWN_RATE, options.duration / 2))
@@ -534,6 +610,11 @@ def main():
         default=int(os.environ.get("FINNSYS_BENCH_HTTP_PORT", 0)) or None,
         help="Odoo's HTTP port, the next one is its websocket port (default: "
         "FINNSYS_BENCH_HTTP_PORT, else free ports)",
+    )
+    parser.add_argument(
+        "--replica",
+        action="store_true",
+        help="compare the load with and without a read replica (not with Odoo's portal)",
     )
     options = parser.parse_args()
     if options.http_port:

@@ -62,6 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="install or upgrade only, do not start the server",
     )
+    demo.add_argument(
+        "--replica",
+        action="store_true",
+        help="also start a read replica (hot standby) of the cluster and serve reads from it",
+    )
     demo.set_defaults(handler=cmd_demo)
     readme = commands.add_parser(
         "readme",

@@ -9,6 +9,7 @@ import urllib.request
 from .base import (
     DEMO_LOG,
     REPO,
+    STATE_DIR,
     CliError,
     free_port,
     info,
@@ -38,6 +39,7 @@ from .odoo import (
     run_odoo_init,
     write_odoo_rc,
 )
+from .replica import running_replica
 
 DEFAULT_DEMO_DB = "finnsys_demo"
 DEFAULT_HTTP_PORT = 8069
@@ -108,6 +110,10 @@ def demo_block(args: argparse.Namespace, server: PgServer, port: int, header: st
         *((label, f"login {login} / {password}") for label, login, password in DEMO_LOGINS[1:]),
         ("E-mails:", mail),
     ]
+    if getattr(args, "replica_port", None):
+        rows.append(
+            ("Read replica:", f"hot standby on 127.0.0.1:{args.replica_port}, read-only pages")
+        )
     width = max(len(left) for left, _ in rows) + 3
     return "\n".join([header, *(f"  {left:<{width}}{right}".rstrip() for left, right in rows)])
 
@@ -148,7 +154,9 @@ def serve_demo(odoo: list[str], server: PgServer, args: argparse.Namespace, port
     """Run Odoo in the foreground until it stops or we are interrupted."""
     database = args.database
     filter_ = ("--db-filter", f"^{database}$")
-    command = odoo_command(odoo, server, database, *filter_, *local_http(port), *args.smtp)
+    replica = ("--db_replica_host", "127.0.0.1", "--db_replica_port", str(args.replica_port))
+    extra = replica if args.replica_port else ()
+    command = odoo_command(odoo, server, database, *filter_, *local_http(port), *args.smtp, *extra)
     info(f"starting Odoo on 127.0.0.1:{port} (log: {rel(DEMO_LOG)})")
     with DEMO_LOG.open("a") as log:
         proc = subprocess.Popen(
@@ -178,8 +186,13 @@ def cmd_demo(args: argparse.Namespace, odoo: list[str]) -> int:
             header = f"FinnSys demo database {args.database} is ready (not serving: --no-serve)"
             print(demo_block(args, server, args.http_port or DEFAULT_HTTP_PORT, header))
             return 0
-        try:
-            serve_demo(odoo, server, args, port)
-        except KeyboardInterrupt:
-            info("stopping the demo")
+        with contextlib.ExitStack() as stack:
+            args.replica_port = None
+            if args.replica:
+                replica = stack.enter_context(running_replica(server, STATE_DIR / "replica"))
+                args.replica_port = replica.server.port
+            try:
+                serve_demo(odoo, server, args, port)
+            except KeyboardInterrupt:
+                info("stopping the demo")
     return 0

@@ -10,6 +10,7 @@ from odoo.tools import consteq
 
 from odoo.addons.account_payment.controllers import payment as account_payment_payment
 from odoo.addons.account_payment.controllers import portal as account_payment_portal
+from odoo.addons.finnsys_billing.models.ir_http import served_from_replica
 from odoo.addons.payment import utils as payment_utils
 from odoo.addons.portal.controllers.portal import pager as portal_pager
 
@@ -93,7 +94,7 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
     # ------------------------------------------------------------------
     # dashboard
     # ------------------------------------------------------------------
-    @http.route()
+    @http.route(readonly=served_from_replica)
     def home(self, **kw):
         response = super().home(**kw)
         customer = self._billing_customer()
@@ -188,7 +189,7 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
             },
         }
 
-    @http.route()
+    @http.route(readonly=served_from_replica)
     def portal_my_invoices(
         self, page=1, date_begin=None, date_end=None, sortby=None, filterby=None, **kw
     ):

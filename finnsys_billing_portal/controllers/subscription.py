@@ -4,6 +4,8 @@ from odoo import http
 from odoo.fields import Domain
 from odoo.http import request
 
+from odoo.addons.finnsys_billing.models.ir_http import served_from_replica
+
 from .portal import BillingPortal
 
 
@@ -43,7 +45,13 @@ class BillingSubscriptionPortal(BillingPortal):
         )
         return values
 
-    @http.route("/my/subscriptions", type="http", auth="user", website=True)
+    @http.route(
+        "/my/subscriptions",
+        type="http",
+        auth="user",
+        website=True,
+        readonly=served_from_replica,
+    )
     def portal_billing_subscriptions(self, **kw):
         subscriptions = self._billing_subscriptions()
         if subscriptions is None:
@@ -52,7 +60,13 @@ class BillingSubscriptionPortal(BillingPortal):
         values.update(page_name="billing_subscriptions", subscriptions=subscriptions)
         return request.render("finnsys_billing_portal.portal_my_subscriptions", values)
 
-    @http.route("/my/subscriptions/<int:subscription_id>", type="http", auth="user", website=True)
+    @http.route(
+        "/my/subscriptions/<int:subscription_id>",
+        type="http",
+        auth="user",
+        website=True,
+        readonly=served_from_replica,
+    )
     def portal_billing_subscription(self, subscription_id, **kw):
         subscriptions = self._billing_subscriptions()
         subscription = (subscriptions or request.env["res.partner"]).filtered(

@@ -104,6 +104,12 @@ class ScratchDatabase:
     def scalar(self, sql, params=None):
         return self.query(sql, params)[0][0]
 
+    @contextlib.contextmanager
+    def pg_admin(self):
+        """A cursor on the server's ``postgres`` database, for settings of the cluster."""
+        with pg_connection("postgres") as connection, connection.cursor() as cr:
+            yield cr
+
     def reminders_sent(self, invoice_ids):
         """(invoice, sent reminder logs with an e-mail, e-mails queued) per invoice."""
         return self.query(
@@ -142,18 +148,23 @@ class ScratchDatabase:
             )
         return json.loads(marks[-1].removeprefix("WORKER-RESULT "))
 
-    def start_server(self, port, log_name):
-        """An Odoo server on ``port`` with no cron thread: the tests decide what runs when."""
+    def start_server(self, port, log_name, *options):
+        """An Odoo server on ``port`` with no cron thread: the tests decide what runs when;
+        ``options`` are more Odoo options (a read replica, say)."""
         log = self.log_dir / f"{log_name}.log"
         command = [sys.executable, "-m", "odoo", "server", *odoo_options(self.name)]
         command += ["--http-interface", "127.0.0.1", "--http-port", str(port)]
         command += ["--max-cron-threads", "0", "--db-filter", f"^{self.name}$"]
-        command += ["--logfile", str(log), "--log-level", "info", "--workers", "0"]
+        command += ["--logfile", str(log), "--log-level", "info", "--workers", "0", *options]
         process = subprocess.Popen(
             command, env=odoo_env(), start_new_session=True, stdout=subprocess.DEVNULL
         )
         self.processes.append(process)
         return OdooServer(self, process, port, log)
+
+    @staticmethod
+    def free_port():
+        return free_ports(1)[0]
 
     def start_servers(self, count):
         return [self.start_server(port, f"server-{n}") for n, port in enumerate(free_ports(count))]

@@ -9,7 +9,9 @@ Commands:
   "invoices_per_customer": n, "subscriptions": n, "online_only": bool}`` creates the
   customers and prints the ids of what it made as JSON on the last line;
 * ``cron_actions {"batch_size": n}`` creates one server action per cron method (run by the
-  HTTP servers) and prints their ids.
+  HTTP servers) and prints their ids;
+* ``portal_customers {"count": n, "amount": x}`` creates postpaid customers with a portal
+  login (password = login) and one open invoice each, payable by card on the demo provider.
 
 The file is not a test module: pytest does not collect it.
 """
@@ -201,9 +203,50 @@ def cron_actions(env, spec):
     return actions
 
 
+def portal_customers(env, spec):
+    """Customers who log in to the portal and pay their invoice by card (demo provider)."""
+    from odoo.addons.finnsys_billing_portal.controllers.payment_intent import (  # noqa: PLC0415
+        terms_token,
+    )
+
+    provider = env.ref("payment.payment_provider_demo")
+    card = env.ref("payment.payment_method_card")
+    provider.write({"state": "test", "payment_method_ids": [(4, card.id)]})
+    card.active = True
+    provider.journal_id  # noqa: B018 - see seed()
+    amount = spec.get("amount", 100.0)
+    customers = []
+    for number in range(spec.get("count", 1)):
+        login = f"replica{number}@customer.example"
+        partner = _customer(env, f"Replica Customer {number}", "postpaid")
+        user = env["res.users"].create(
+            {
+                "name": f"Replica Contact {number}",
+                "login": login,
+                "password": login,
+                "email": login,
+                "parent_id": partner.id,
+                "group_ids": [(6, 0, [env.ref("base.group_portal").id])],
+            }
+        )
+        invoice = _invoice(env, partner, amount, date.today(), date.today() + timedelta(days=30))
+        customers.append(
+            {
+                "partner": partner.id,
+                "user": user.id,
+                "login": login,
+                "invoice": invoice.id,
+                "invoice_name": invoice.name,
+                "terms_token": terms_token(env, invoice, amount),
+            }
+        )
+    return {"provider": provider.id, "card": card.id, "amount": amount, "customers": customers}
+
+
 COMMANDS = {
     "seed": seed,
     "cron_actions": cron_actions,
+    "portal_customers": portal_customers,
 }
 
 
