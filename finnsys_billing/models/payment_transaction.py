@@ -20,3 +20,10 @@ class PaymentTransaction(models.Model):
         """
         self.ensure_one()
         return 0.0
+
+    def _finnsys_surcharge_moves(self):
+        """The surcharge invoices these transactions paid besides their invoices.
+
+        None here; the portal, which charges surcharges, adds them.
+        """
+        return self.env["account.move"]
