@@ -34,6 +34,7 @@
         "report/finnsys_aged_receivable_views.xml",
         "report/finnsys_aged_receivable_reports.xml",
         "report/report_layout_templates.xml",
+        "report/report_payment_receipt_templates.xml",
         "wizards/finnsys_aged_receivable_wizard_views.xml",
         "views/finnsys_aging_snapshot_views.xml",
         "data/mail_template_topup.xml",

@@ -17,3 +17,4 @@ from . import finnsys_subscription_period
 from . import account_move_line
 from . import ir_actions_report
 from . import ir_http
+from . import account_payment

@@ -16,7 +16,14 @@ ALLOWED_TRANSITIONS = {
     "approved": {"paid", "cancelled"},
 }
 # Fields only the workflow methods set (they write them in sudo after their own checks).
-WORKFLOW_FIELDS = {"state", "requested_by", "approved_by", "approved_on", "payment_id"}
+WORKFLOW_FIELDS = {
+    "state",
+    "requested_by",
+    "approved_by",
+    "approved_on",
+    "payment_id",
+    "refund_transaction_id",
+}
 # Fields that may still change in these states; the amount is frozen once approved.
 EDITABLE_IN_STATES = {
     "partner_id": {"requested"},
@@ -24,7 +31,10 @@ EDITABLE_IN_STATES = {
     "amount": {"requested"},
     "journal_id": {"requested", "approved"},
     "close_account": {"requested", "approved"},
+    "source_transaction_id": {"requested", "approved"},
 }
+# Refund transactions that are still on their way or went through: no second one is sent.
+LIVE_REFUND_STATES = ("draft", "pending", "authorized", "done")
 MANAGER_GROUP = "finnsys_billing.group_billing_manager"
 
 
@@ -103,6 +113,22 @@ class FinnsysWithdrawal(models.Model):
         copy=False,
         check_company=True,
     )
+    source_transaction_id = fields.Many2one(
+        "payment.transaction",
+        string="Refund to the Card of",
+        tracking=True,
+        check_company=True,
+        domain="[('partner_id', 'child_of', partner_id), ('state', '=', 'done'), "
+        "('operation', 'not in', ('refund', 'validation')), ('amount', '>', 0)]",
+        help="Pay the money back through the payment provider of this payment, up to what it "
+        "brought in; empty: by bank from the Journal.",
+    )
+    refund_transaction_id = fields.Many2one(
+        "payment.transaction",
+        readonly=True,
+        copy=False,
+        check_company=True,
+    )
     close_account = fields.Boolean(
         string="Close the Account",
         tracking=True,
@@ -145,7 +171,7 @@ class FinnsysWithdrawal(models.Model):
         partner.invalidate_recordset(["billing_balance", "billing_unapplied_credit"])
         return min(partner.billing_unapplied_credit, max(partner.billing_balance, 0.0))
 
-    @api.constrains("amount", "partner_id", "company_id", "journal_id")
+    @api.constrains("amount", "partner_id", "company_id", "journal_id", "source_transaction_id")
     def _check_withdrawal_values(self):
         for withdrawal in self:
             if withdrawal.currency_id.compare_amounts(withdrawal.amount, 0.0) <= 0:
@@ -182,6 +208,50 @@ class FinnsysWithdrawal(models.Model):
                 )
             if withdrawal.state == "requested":
                 withdrawal._check_withdrawable()
+            if withdrawal.source_transaction_id and withdrawal.state in ("requested", "approved"):
+                withdrawal._check_source_transaction()
+
+    def _check_source_transaction(self):
+        """The card payment chosen takes the refund: the customer's own, done, through a
+        provider that refunds, and for no more than it brought in less its refunds."""
+        self.ensure_one()
+        tx = self.source_transaction_id.sudo()
+        partner = self.partner_id.commercial_partner_id
+        if (
+            tx.partner_id.commercial_partner_id != partner
+            or tx.state != "done"
+            or tx.operation in ("refund", "validation")
+            or tx.currency_id != self.currency_id
+            or tx.provider_id.support_refund not in ("full_only", "partial")
+        ):
+            raise ValidationError(
+                self.env._(
+                    "Payment %(tx)s cannot take the refund: choose a confirmed payment of "
+                    "%(partner)s in %(currency)s through a provider that supports refunds, or "
+                    "leave the field empty to pay by bank.",
+                    tx=tx.reference,
+                    partner=partner.display_name,
+                    currency=self.currency_id.name,
+                )
+            )
+        # Its own refund, once sent, is not an earlier one.
+        own = self.refund_transaction_id.filtered(lambda r: r.state in LIVE_REFUND_STATES)
+        refundable = tx._finnsys_refundable_amount() - own.amount
+        compare = self.currency_id.compare_amounts(self.amount, refundable)
+        if compare > 0 or (tx.provider_id.support_refund == "full_only" and compare):
+            raise ValidationError(
+                self.env._(
+                    "Payment %(tx)s can take a refund of %(refundable)s (what it brought in, "
+                    "less its earlier refunds%(full)s), not %(amount)s: lower the amount or pay "
+                    "the rest by bank in another withdrawal.",
+                    tx=tx.reference,
+                    refundable=format_amount(self.env, refundable, self.currency_id),
+                    full=self.env._("; its provider refunds only the whole amount")
+                    if tx.provider_id.support_refund == "full_only"
+                    else "",
+                    amount=format_amount(self.env, self.amount, self.currency_id),
+                )
+            )
 
     def _check_withdrawable(self):
         for withdrawal in self:
@@ -311,6 +381,7 @@ class FinnsysWithdrawal(models.Model):
     def action_cancel(self):
         if "approved" in self.mapped("state"):
             self._check_manager()
+        self._check_no_live_refund()
         self._check_transition("cancelled")
         self.sudo().write({"state": "cancelled"})
         return True
@@ -330,11 +401,74 @@ class FinnsysWithdrawal(models.Model):
                 raise UserError(
                     self.env._("Withdrawal %(name)s is already paid.", name=withdrawal.name)
                 )
+        self._check_no_live_refund()
         self._check_transition("paid")
         self.partner_id._billing_lock()
         self._check_withdrawable()
         for withdrawal in self:
-            withdrawal._pay()
+            if withdrawal.source_transaction_id:
+                withdrawal._check_source_transaction()
+                withdrawal._send_provider_refund()
+            else:
+                withdrawal._pay()
+        return True
+
+    def _check_no_live_refund(self):
+        self.invalidate_recordset(["refund_transaction_id"])
+        for withdrawal in self:
+            if withdrawal.refund_transaction_id.state in LIVE_REFUND_STATES:
+                raise UserError(
+                    self.env._(
+                        "Withdrawal %(name)s was already sent back to the card with refund "
+                        "%(refund)s (%(state)s): it is booked when the provider confirms it.",
+                        name=withdrawal.name,
+                        refund=withdrawal.refund_transaction_id.reference,
+                        state=withdrawal.refund_transaction_id.state,
+                    )
+                )
+
+    def _send_provider_refund(self):
+        """Ask the provider of the source payment to refund the amount; the withdrawal is paid
+        when the refund transaction is post-processed (``_book_provider_refund``)."""
+        self.ensure_one()
+        source = self.source_transaction_id.sudo()
+        source._ensure_provider_is_not_disabled()
+        refund = source._create_child_transaction(
+            self.amount, is_refund=True, finnsys_withdrawal_id=self.id
+        )
+        self.sudo().refund_transaction_id = refund
+        refund._log_sent_message()
+        try:
+            refund._send_refund_request()
+        except ValidationError as error:
+            refund._set_error(str(error))
+        self.message_post(
+            body=self.env._(
+                "Refund %(refund)s of %(amount)s sent to %(provider)s, back to payment %(tx)s.",
+                refund=refund.reference,
+                amount=format_amount(self.env, self.amount, self.currency_id),
+                provider=source.provider_id.name,
+                tx=source.reference,
+            )
+        )
+
+    def _book_provider_refund(self, payment):
+        """Book ``payment``, the provider's confirmed refund, as this withdrawal's payment.
+
+        Called while the refund transaction's row is locked; the withdrawal's row is locked
+        too, and a withdrawal already paid is left alone, so it is booked once.
+        """
+        self.ensure_one()
+        self.env.cr.execute(
+            SQL("SELECT id FROM finnsys_withdrawal WHERE id = %s FOR NO KEY UPDATE", self.id)
+        )
+        self.invalidate_recordset(["state", "payment_id"])
+        if self.state != "approved" or self.payment_id:
+            return False
+        # The money has left: match what credit is still there, never refuse the booking.
+        self._reconcile_with_credit(payment, strict=False)
+        self.sudo().write({"state": "paid", "payment_id": payment.id})
+        self._after_payment(payment)
         return True
 
     def _lock_for_payment(self):
@@ -364,6 +498,9 @@ class FinnsysWithdrawal(models.Model):
         payment.action_post()
         self._reconcile_with_credit(payment)
         self.sudo().write({"state": "paid", "payment_id": payment.id})
+        self._after_payment(payment)
+
+    def _after_payment(self, payment):
         partner = self.partner_id.commercial_partner_id
         if self.close_account and partner.billing_topup_enabled:
             # The manager may lack partner rights; this is a consequence of the payment.
@@ -384,8 +521,11 @@ class FinnsysWithdrawal(models.Model):
             "memo": self.name,
         }
 
-    def _reconcile_with_credit(self, payment):
-        """Consume the customer's unapplied credit, oldest first, with the refund."""
+    def _reconcile_with_credit(self, payment, strict=True):
+        """Consume the customer's unapplied credit, oldest first, with the refund.
+
+        :param bool strict: refuse when the credit does not cover the whole refund
+        """
         refund_line = payment.move_id.line_ids.filtered(
             lambda line: line.account_id.account_type == "asset_receivable"
         )
@@ -396,7 +536,7 @@ class FinnsysWithdrawal(models.Model):
             if self.currency_id.is_zero(refund_line.amount_residual):
                 break
             (refund_line + credit).reconcile()
-        if not self.currency_id.is_zero(refund_line.amount_residual):
+        if strict and not self.currency_id.is_zero(refund_line.amount_residual):
             raise UserError(
                 self.env._(
                     "The credit of %(partner)s is not on its receivable account %(account)s: "

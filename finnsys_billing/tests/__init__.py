@@ -23,3 +23,5 @@ from . import test_billing_state_rpc
 from . import test_cron_time_budget
 from . import test_subscription_change_plan
 from . import test_saved_token_charge
+from . import test_payment_receipt
+from . import test_withdrawal_card_refund

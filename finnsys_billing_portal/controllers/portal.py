@@ -767,6 +767,7 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
         company = tx.company_id
         invoices = tx.invoice_ids.filtered_domain(self._billing_documents_domain(customer))
         running = invoices.filtered_domain(self._billing_running_domain(customer))
+        payment = tx.payment_id.filtered(lambda p: p.state in ("in_process", "paid"))
         return request.render(
             "finnsys_billing_portal.portal_payment",
             {
@@ -778,6 +779,7 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
                 "balance_currency": company.currency_id,
                 "invoices": invoices,
                 "running_ids": set(running.ids),
+                "receipt_url": payment and payment.get_receipt_portal_url(signed=visitor),
             },
         )
 

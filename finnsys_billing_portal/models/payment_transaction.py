@@ -11,6 +11,12 @@ class PaymentTransaction(models.Model):
         index="btree_not_null",
         help="The surcharge the customer accepted for this payment.",
     )
+    finnsys_receipt_sent = fields.Boolean(
+        string="Receipt Sent",
+        readonly=True,
+        copy=False,
+        help="The receipt e-mail of this portal payment is queued.",
+    )
 
     def _post_process(self):
         """Book accepted surcharges before Odoo creates and reconciles the payment."""
@@ -22,7 +28,32 @@ class PaymentTransaction(models.Model):
             )
         ):
             tx._finnsys_book_surcharge()
-        return super()._post_process()
+        result = super()._post_process()
+        self._finnsys_send_receipts()
+        return result
+
+    def _finnsys_send_receipts(self):
+        """Queue the receipt e-mail of each portal payment (invoices, top-ups) done, once.
+
+        Charges of saved cards made by FinnSys itself (``offline``: auto top-ups, which send
+        their own receipt, and subscriptions) and refunds get none.
+        """
+        template = self.env.ref(
+            "finnsys_billing_portal.mail_template_payment_receipt", raise_if_not_found=False
+        )
+        txs = self.filtered(
+            lambda t: (
+                t.state == "done"
+                and t.operation in ("online_redirect", "online_direct", "online_token")
+                and t.payment_id
+                and not t.finnsys_receipt_sent
+            )
+        )
+        if not template or not txs:
+            return
+        for tx in txs:
+            template.send_mail(tx.payment_id.id, force_send=False)
+        txs.finnsys_receipt_sent = True
 
     def _finnsys_book_surcharge(self):
         consent = self.finnsys_surcharge_consent_id
@@ -84,3 +115,8 @@ class PaymentTransaction(models.Model):
                 lambda line: line.account_id == account and not line.reconciled
             ).reconcile()
         return payment
+
+    def _finnsys_surcharge_moves(self):
+        return (
+            super()._finnsys_surcharge_moves() | self.finnsys_surcharge_consent_id.surcharge_move_id
+        )

@@ -14,3 +14,4 @@ from . import test_portal_billing_info
 from . import test_payment_hostile
 from . import test_portal_terms
 from . import test_payment_grid
+from . import test_portal_payments

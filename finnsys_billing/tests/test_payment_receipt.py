@@ -1,0 +1,122 @@
+import shutil
+import subprocess
+import tempfile
+import unittest
+from pathlib import Path
+
+from odoo.tests import HttpCase, tagged
+from odoo.tools import format_amount
+
+from .common import BillingCommon
+from .test_invoice_pdf import png_logo
+
+
+def pdf_text(pdf):
+    """The text of ``pdf`` as pdftotext reads it, with plain spaces."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder, "receipt.pdf")
+        path.write_bytes(pdf)
+        text = subprocess.run(
+            ["pdftotext", "-layout", path, "-"], capture_output=True, text=True, check=True
+        ).stdout
+    return text.replace("\xa0", " ")
+
+
+@tagged("post_install", "-at_install")
+class TestPaymentReceipt(BillingCommon, HttpCase):
+    """Odoo's payment receipt, as FinnSys completes it, read back from the PDF."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        if not shutil.which("pdftotext"):
+            raise unittest.SkipTest("poppler-utils (pdftotext) is not installed")
+        cls.env.company.write(
+            {
+                "name": "Nordic Seller Oy",
+                "street": "Mannerheimintie 12",
+                "city": "Helsinki",
+                "vat": "FI12345671",
+                "logo": png_logo(),
+            }
+        )
+        cls.customer = cls._customer("Receipt Buyer Ltd", "prepaid")
+        cls.provider = cls.env.ref("payment.payment_provider_demo").sudo()
+        cls.provider.write({"state": "test", "company_id": cls.env.company.id})
+        cls.card = cls.env.ref("payment.payment_method_card")
+        cls.token = cls.env["payment.token"].create(
+            {
+                "provider_id": cls.provider.id,
+                "payment_method_id": cls.card.id,
+                "partner_id": cls.customer.id,
+                "payment_details": "4242",
+                "provider_ref": "receipt-4242",
+                "demo_simulated_state": "done",
+            }
+        )
+
+    def _pdf(self, payment):
+        pdf, _type = (
+            self.env["ir.actions.report"]
+            .with_context(force_report_rendering=True)
+            ._render_qweb_pdf("account.action_report_payment_receipt", payment.ids)
+        )
+        return pdf_text(pdf)
+
+    def _money(self, amount):
+        return format_amount(self.env, amount, self.env.company.currency_id).replace("\xa0", " ")
+
+    def _topup(self, amount):
+        tx = self.env["payment.transaction"].create(
+            {
+                "provider_id": self.provider.id,
+                "payment_method_id": self.card.id,
+                "token_id": self.token.id,
+                "amount": amount,
+                "currency_id": self.env.company.currency_id.id,
+                "partner_id": self.customer.id,
+                "reference": "TOPUP-RECEIPT-1",
+                "operation": "online_token",
+            }
+        )
+        tx._set_done()
+        tx._post_process()
+        return tx
+
+    def test_top_up_receipt_names_seller_card_and_credit_left(self):
+        tx = self._topup(250.0)
+        text = self._pdf(tx.payment_id)
+        for expected in (
+            "Nordic Seller Oy",
+            "FI12345671",
+            "Receipt Buyer Ltd",
+            tx.payment_id.name,
+            "TOPUP-RECEIPT-1",
+            "Added to your account's credit",
+            "Total paid",
+            "Credit left on your account",
+        ):
+            self.assertIn(expected, text)
+        self.assertRegex(text, r"Paid with: Card\W+4242")
+        # The amount paid, the credit it added, the total and the credit left.
+        self.assertGreaterEqual(text.count(self._money(250.0)), 4, text)
+        self.assertNotIn("Card surcharge", text)
+
+    def test_backend_payment_receipt_lists_what_it_paid(self):
+        customer = self._customer("Bank Payer Ltd", "postpaid")
+        invoice = self._invoice(customer, 80.0)
+        payment = self._receive(customer, 100.0)
+        (payment.move_id.line_ids + invoice.line_ids).filtered(
+            lambda line: line.account_id.account_type == "asset_receivable"
+        ).reconcile()
+        values = payment._finnsys_receipt_values()
+        self.assertEqual(
+            [(line["kind"], line["amount"]) for line in values["lines"]],
+            [("invoice", 80.0), ("credit", 20.0)],
+        )
+        self.assertEqual(values["balance"], 20.0)
+        text = self._pdf(payment)
+        self.assertIn(f"Invoice {invoice.name}", text)
+        self.assertIn(self._money(80.0), text)
+        self.assertIn("Nordic Seller Oy", text)
+        self.assertIn("Credit left on your account", text)
