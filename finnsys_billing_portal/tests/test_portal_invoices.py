@@ -1,5 +1,6 @@
 import re
 
+from odoo import fields
 from odoo.tests import new_test_user, tagged
 
 from odoo.addons.finnsys_billing_portal.controllers.portal import BillingPortal
@@ -70,6 +71,17 @@ class TestPortalInvoices(BillingPortalCommon):
         page = self._tab("open")
         self.assertIn("250.00", page)
         self.assertIn("Partly paid", page)
+
+    def test_overdue_invoices_show_how_many_days_late(self):
+        """Issue 16, item 8: overdue invoices were not marked in the list."""
+        self.authenticate("pp_user", "pp_user")
+        page = self._tab("all")
+        rows = dict(re.findall(r'<tr data-invoice="([^"]+)"(.*?)</tr>', page, re.S))
+        late = (fields.Date.today() - self.partial.invoice_date_due).days
+        self.assertIn(f"{late} days late", rows[self.partial.name])
+        self.assertNotIn("late", rows[self.paid.name], "a paid invoice is not late")
+        self.assertNotIn("late", rows[self.running.name], "a payment under way covers it")
+        self.assertNotIn("late", rows[self.refund.name])
 
     def test_every_contact_of_the_customer_sees_its_documents(self):
         self.authenticate("pp_colleague", "pp_colleague")
