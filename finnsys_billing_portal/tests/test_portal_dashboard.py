@@ -89,14 +89,14 @@ class TestPortalDashboard(BillingPortalCommon):
         page = self.url_open("/my").text
         tabs = self._tab_counts()
         self.assertEqual(self._figure(page, "o_billing_open_count"), "0")
+        self.assertEqual(self._figure(page, "o_billing_open_total"), "$ 0.00")
+        self.assertEqual(self._figure(page, "o_billing_overdue"), "$ 0.00", "overdue <= open total")
         self.assertEqual(tabs["open"], 0, "the dashboard's open count is the Open tab's")
-        self.assertIn("0.00", self._figure(page, "o_billing_open_total"))
-        self.assertIn("0.00", self._figure(page, "o_billing_overdue"), "overdue <= open total")
-        self.assertIn("120.00", self._figure(page, "o_billing_in_progress"))
+        self.assertEqual(self._figure(page, "o_billing_in_progress"), "$ 120.00")
         self.assertEqual(self._figure(page, "o_billing_in_progress_count"), str(tabs["progress"]))
-        self.assertIn("120.00", self._figure(page, "o_billing_outstanding"))
-        self.assertIn("30.00", self._figure(page, "o_billing_credit"), "postpaid credit shown")
-        self.assertIn("-90.00", self._figure(page, "o_billing_balance"))
+        self.assertEqual(self._figure(page, "o_billing_outstanding"), "$ 120.00")
+        self.assertEqual(self._figure(page, "o_billing_credit"), "$ 30.00", "postpaid credit shown")
+        self.assertEqual(self._figure(page, "o_billing_balance"), "$ -90.00")
 
     def test_open_card_adds_up_to_the_open_tab(self):
         self._pay_in_backend(self.overdue, 20.0)
@@ -105,12 +105,12 @@ class TestPortalDashboard(BillingPortalCommon):
         invoices = self.url_open("/my/invoices?filterby=open").text
         self.assertEqual(self._figure(page, "o_billing_open_count"), "2")
         self.assertEqual(self._tab_counts()["open"], 2)
-        self.assertIn("180.00", self._figure(page, "o_billing_open_total"))
+        self.assertEqual(self._figure(page, "o_billing_open_total"), "$ 180.00")
         total = re.search(
             r'o_billing_tab_total"[^>]*>.*?<strong[^>]*>(.*?)</strong>', invoices, re.S
         )
         self.assertIn("180.00", total.group(1), "the Open tab's total is the card's")
-        self.assertIn("100.00", self._figure(page, "o_billing_overdue"))
+        self.assertEqual(self._figure(page, "o_billing_overdue"), "$ 100.00")
 
     def test_prepaid_dashboard_shows_credit_on_account(self):
         self.company.account_use_credit_limit = True
@@ -118,9 +118,9 @@ class TestPortalDashboard(BillingPortalCommon):
         self._post_invoice(prepaid, 25.0, "2026-01-12", move_type="out_refund")
         self.authenticate("pre_credit", "pre_credit")
         page = self.url_open("/my").text
-        self.assertIn("25.00", self._figure(page, "o_billing_credit"))
-        self.assertIn("25.00", self._figure(page, "o_billing_balance"))
-        self.assertIn("75.00", self._figure(page, "o_billing_available"))
+        self.assertEqual(self._figure(page, "o_billing_credit"), "$ 25.00")
+        self.assertEqual(self._figure(page, "o_billing_balance"), "$ 25.00")
+        self.assertEqual(self._figure(page, "o_billing_available"), "$ 75.00")
 
     def test_email_addresses_wrap_only_at_their_parts(self):
         self.customer.email = "accounts.payable@portal-postpaid-company.example"
