@@ -1,4 +1,5 @@
 from odoo import api, fields, models
+from odoo.fields import Domain
 from odoo.tools import SQL
 
 from .res_company import BILLING_MODES
@@ -178,6 +179,195 @@ class FinnsysBillingAccount(models.Model):
         self._flush_ledger()
         self.env.cr.execute(self._figures_sql(company.sudo(), partner_ids))
         return {row["partner_id"]: row for row in self.env.cr.dictfetchall()}
+
+    @api.model
+    def finnsys_customer_figures(self, partners, company=None, domain=None):
+        """Every figure a customer or a clerk sees of ``partners``' accounts, in ``company``
+        (by default the current one), as ``{commercial partner id: dict}``, amounts in the
+        company currency and rounded with it.
+
+        One query reads the ledger and the posted invoices and credit notes; invoices with a
+        payment under way are classified with ``account.move.finnsys_amount_under_way``. So
+        the dashboard, the invoice tabs, the payment page and the customer form agree:
+
+        - ``balance`` credit held minus money owed; ``receivable`` its opposite;
+        - ``outstanding`` what open invoices still owe (the ledger's positive residuals):
+          ``open_total`` (the *Open* tab) plus ``in_progress`` (the *In Progress* tab: payments
+          under way cover them);
+        - ``open_count``, ``open_total``, ``overdue`` (open invoices past due, never more
+          than ``open_total``), ``in_progress_count``, ``in_progress``;
+        - ``credit`` unapplied payments and credit notes (a credit note with a residual is
+          credit on account, not an open item); ``credit_limit``, ``available`` (None when
+          no limit applies), ``limit_enforced``, ``billing_state``, ``billing_mode``;
+        - ``tabs``: ``{tab: (count, amount)}`` for ``all``, ``open``, ``progress``, ``paid``;
+          the amount is what is left to pay (``open``, ``progress``), the documents' total
+          (``all``, credit notes negative) or what was paid (``paid``).
+
+        ``domain`` narrows the documents of the tabs (a search in the portal); the ledger
+        figures always cover the whole account.
+        """
+        company = (company or self.env.company).sudo()
+        partner_ids = [pid for pid in partners.commercial_partner_id._origin.ids if pid]
+        if not partner_ids:
+            return {}
+        self._flush_ledger()
+        self.env["account.move"].flush_model()
+        self.env["payment.transaction"].flush_model(["state", "is_post_processed"])
+        self.env.cr.execute(self._customer_figures_sql(company, partner_ids, domain))
+        rows = self.env.cr.dictfetchall()
+        running = (
+            self.env["account.move"]
+            .sudo()
+            .browse(row["running_id"] for row in rows if row["running_id"])
+        )
+        under_way = running.finnsys_amount_under_way()
+        result = {}
+        for row in rows:
+            figures = result.setdefault(row["partner_id"], self._figures_from_row(row))
+            invoice = running.browse(row["running_id"]) if row["running_id"] else None
+            self._add_documents(figures, row, invoice, under_way)
+        currency = company.currency_id
+        for figures in result.values():
+            self._round_figures(figures, currency)
+        return result
+
+    @api.model
+    def _customer_figures_sql(self, company, partner_ids, domain):
+        """The account rows of ``_figures_sql`` joined with the documents' tab totals; an
+        invoice with a payment under way gets a row of its own (``running_id``)."""
+        documents = SQL("TRUE")
+        if domain is not None and not Domain(domain).is_true():
+            query = self.env["account.move"].sudo()._search(domain)
+            documents = SQL("move.id IN %s", query.subselect())
+        return SQL(
+            """
+            WITH docs AS (
+                SELECT move.id, move.commercial_partner_id AS partner_id, move.move_type,
+                       move.payment_state, move.amount_total_signed AS total,
+                       COALESCE(move.invoice_date_due, move.date) < %(today)s AS late,
+                       COALESCE(SUM(line.amount_residual), 0) AS residual
+                  FROM account_move move
+             LEFT JOIN account_move_line line
+                    ON line.move_id = move.id
+                   AND line.account_id IN (SELECT id FROM account_account
+                                            WHERE account_type = 'asset_receivable')
+                 WHERE move.state = 'posted'
+                   AND move.move_type IN ('out_invoice', 'out_refund')
+                   AND move.company_id = %(company)s
+                   AND move.commercial_partner_id IN %(partners)s
+                   AND %(documents)s
+                 GROUP BY move.id
+            ),
+            running AS (
+                SELECT DISTINCT rel.invoice_id AS id
+                  FROM account_invoice_transaction_rel rel
+                  JOIN payment_transaction tx ON tx.id = rel.transaction_id
+                 WHERE rel.invoice_id IN (SELECT id FROM docs)
+                   AND (tx.state IN ('pending', 'authorized')
+                        OR (tx.state = 'done' AND tx.is_post_processed IS NOT TRUE))
+            ),
+            tabs AS (
+                SELECT docs.partner_id,
+                       CASE WHEN running.id IS NOT NULL AND docs.move_type = 'out_invoice'
+                             AND docs.payment_state IN ('not_paid', 'partial')
+                            THEN docs.id END AS running_id,
+                       COUNT(*) AS all_count,
+                       SUM(docs.total) AS all_amount,
+                       COUNT(*) FILTER (WHERE %(open)s) AS open_count,
+                       SUM(docs.residual) FILTER (WHERE %(open)s) AS open_total,
+                       SUM(docs.residual) FILTER (WHERE %(open)s AND docs.late) AS overdue,
+                       COUNT(*) FILTER (WHERE docs.payment_state = 'in_payment')
+                           AS progress_count,
+                       SUM(docs.residual) FILTER (WHERE docs.payment_state = 'in_payment')
+                           AS progress_total,
+                       COUNT(*) FILTER (WHERE docs.payment_state IN ('paid', 'reversed'))
+                           AS paid_count,
+                       SUM(docs.total - docs.residual)
+                           FILTER (WHERE docs.payment_state IN ('paid', 'reversed'))
+                           AS paid_amount
+                  FROM docs
+             LEFT JOIN running ON running.id = docs.id
+                 GROUP BY 1, 2
+            )
+            SELECT account.*, tabs.running_id,
+                   tabs.all_count, tabs.all_amount, tabs.open_count, tabs.open_total,
+                   tabs.overdue AS open_overdue, tabs.progress_count, tabs.progress_total,
+                   tabs.paid_count, tabs.paid_amount
+              FROM (%(accounts)s) account
+         LEFT JOIN tabs ON tabs.partner_id = account.partner_id
+            """,
+            today=fields.Date.context_today(self),
+            company=company.id,
+            partners=tuple(partner_ids),
+            documents=documents,
+            open=SQL(
+                "docs.move_type = 'out_invoice' AND docs.payment_state IN ('not_paid', 'partial')"
+            ),
+            accounts=self._figures_sql(company, partner_ids),
+        )
+
+    @api.model
+    def _figures_from_row(self, row):
+        return {
+            "partner_id": row["partner_id"],
+            "company_id": row["company_id"],
+            "currency_id": row["currency_id"],
+            "billing_mode": row["billing_mode"],
+            "billing_state": row["billing_state"],
+            "limit_enforced": row["limit_enforced"],
+            "receivable": float(row["receivable"]),
+            "balance": float(row["balance"]),
+            "outstanding": float(row["outstanding"]),
+            "credit": float(row["unapplied_credit"]),
+            "credit_limit": float(row["credit_limit"] or 0.0),
+            "available": None if row["available"] is None else float(row["available"]),
+            "open_count": 0,
+            "open_total": 0.0,
+            "overdue": 0.0,
+            "in_progress_count": 0,
+            "in_progress": 0.0,
+            "tabs": {key: [0, 0.0] for key in ("all", "open", "progress", "paid")},
+        }
+
+    @api.model
+    def _add_documents(self, figures, row, invoice, under_way):
+        """Add a group of documents to ``figures``; an invoice with payments under way
+        (``invoice``) is *In Progress* when they cover all it still owes, else open."""
+        tabs = figures["tabs"]
+        if not row["all_count"]:
+            return
+        tabs["all"][0] += row["all_count"]
+        tabs["all"][1] += float(row["all_amount"] or 0.0)
+        tabs["paid"][0] += row["paid_count"]
+        tabs["paid"][1] += float(row["paid_amount"] or 0.0)
+        tabs["progress"][0] += row["progress_count"]
+        tabs["progress"][1] += float(row["progress_total"] or 0.0)
+        open_count, open_total = row["open_count"], float(row["open_total"] or 0.0)
+        overdue = float(row["open_overdue"] or 0.0)
+        if (
+            invoice
+            and invoice.currency_id.compare_amounts(under_way[invoice.id], invoice.amount_residual)
+            >= 0
+        ):
+            tabs["progress"][0] += open_count
+            tabs["progress"][1] += open_total
+            open_count, open_total, overdue = 0, 0.0, 0.0
+        tabs["open"][0] += open_count
+        tabs["open"][1] += open_total
+        figures["overdue"] += overdue
+
+    @api.model
+    def _round_figures(self, figures, currency):
+        tabs = figures["tabs"]
+        figures["tabs"] = {
+            key: (count, currency.round(amount)) for key, (count, amount) in tabs.items()
+        }
+        figures["open_count"], figures["open_total"] = figures["tabs"]["open"]
+        figures["in_progress_count"], figures["in_progress"] = figures["tabs"]["progress"]
+        for key in ("receivable", "balance", "outstanding", "credit", "credit_limit", "overdue"):
+            figures[key] = currency.round(figures[key])
+        if figures["available"] is not None:
+            figures["available"] = currency.round(figures["available"])
 
     @api.model
     def _flush_ledger(self):

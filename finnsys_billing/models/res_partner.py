@@ -17,6 +17,9 @@ BILLING_FIGURE_FIELDS = [
     "billing_outstanding",
     "billing_overdue",
     "billing_unapplied_credit",
+    "billing_open_count",
+    "billing_open_total",
+    "billing_in_progress",
     "billing_credit_limit",
     "billing_available",
     "billing_limit_enforced",
@@ -117,7 +120,24 @@ class ResPartner(models.Model):
     billing_balance = fields.Monetary(compute="_compute_billing_figures")
     billing_outstanding = fields.Monetary(compute="_compute_billing_figures")
     billing_overdue = fields.Monetary(compute="_compute_billing_figures")
-    billing_unapplied_credit = fields.Monetary(compute="_compute_billing_figures")
+    billing_unapplied_credit = fields.Monetary(
+        string="Credit on Account",
+        compute="_compute_billing_figures",
+        help="Payments and credit notes not yet applied to an invoice.",
+    )
+    billing_open_count = fields.Integer(
+        string="Open Invoices",
+        compute="_compute_billing_figures",
+        help="Invoices left to pay, without a payment under way that covers them.",
+    )
+    billing_open_total = fields.Monetary(
+        string="Open Invoices Total", compute="_compute_billing_figures"
+    )
+    billing_in_progress = fields.Monetary(
+        string="Payments in Progress",
+        compute="_compute_billing_figures",
+        help="What invoices still owe that payments under way (not yet booked) cover.",
+    )
     billing_credit_limit = fields.Monetary(compute="_compute_billing_figures")
     billing_available = fields.Monetary(compute="_compute_billing_figures")
     billing_limit_enforced = fields.Boolean(compute="_compute_billing_figures")
@@ -131,14 +151,17 @@ class ResPartner(models.Model):
     @api.depends_context("company")
     @api.depends("commercial_partner_id", "billing_mode", "billing_topup_threshold", "credit_limit")
     def _compute_billing_figures(self):
-        figures = self.env["finnsys.billing.account"]._figures_for(self)
+        figures = self.env["finnsys.billing.account"].finnsys_customer_figures(self)
         for partner in self:
             row = figures.get(partner.commercial_partner_id.id) or {}
             partner.billing_receivable = row.get("receivable", 0.0)
             partner.billing_balance = row.get("balance", 0.0)
             partner.billing_outstanding = row.get("outstanding", 0.0)
             partner.billing_overdue = row.get("overdue", 0.0)
-            partner.billing_unapplied_credit = row.get("unapplied_credit", 0.0)
+            partner.billing_unapplied_credit = row.get("credit", 0.0)
+            partner.billing_open_count = row.get("open_count", 0)
+            partner.billing_open_total = row.get("open_total", 0.0)
+            partner.billing_in_progress = row.get("in_progress", 0.0)
             partner.billing_credit_limit = row.get("credit_limit", 0.0)
             partner.billing_available = row.get("available") or 0.0
             partner.billing_limit_enforced = row.get("limit_enforced", False)

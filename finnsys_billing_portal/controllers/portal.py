@@ -103,22 +103,26 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
         return response
 
     def _billing_dashboard_values(self, customer):
-        """Figures of the dashboard cards, read once from the customer's ledger."""
-        Move = request.env["account.move"].sudo()
-        open_domain = self._billing_tab_domains()["open"] & Domain("move_type", "=", "out_invoice")
-        count, total = Move._read_group(open_domain, aggregates=["__count", "amount_residual:sum"])[
-            0
-        ]
+        """Figures of the dashboard cards, from the ledger query of the invoice tabs."""
+        figures = self._billing_figures(customer)
         company = request.env.company
         return {
             "billing_customer": customer,
-            "billing_open_count": count,
-            "billing_open_total": total,
-            "billing_currency": customer.currency_id or company.currency_id,
+            "billing_figures": figures,
+            "billing_open_count": figures["open_count"],
+            "billing_open_total": figures["open_total"],
+            "billing_currency": company.currency_id,
             "billing_support_email": company.billing_support_email or company.email,
             "billing_support_phone": company.billing_support_phone or company.phone,
             "billing_topup_url": "/my/topup" if customer.billing_mode == "prepaid" else False,
         }
+
+    @staticmethod
+    def _billing_figures(customer, domain=None):
+        """The account's figures (``finnsys.billing.account.finnsys_customer_figures``) in
+        the current company; ``domain`` narrows the documents the tabs count."""
+        Account = request.env["finnsys.billing.account"].sudo()
+        return Account.finnsys_customer_figures(customer, domain=domain)[customer.id]
 
     # ------------------------------------------------------------------
     # invoices
@@ -163,7 +167,10 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
         running = self._billing_running_domain(customer)
         return {
             "all": base,
-            "open": base & Domain("payment_state", "in", PAYABLE_STATES) & ~running,
+            "open": base
+            & Domain("move_type", "=", "out_invoice")
+            & Domain("payment_state", "in", PAYABLE_STATES)
+            & ~running,
             "progress": base & Domain("payment_state", "not in", SETTLED_STATES) & running,
             "paid": base & Domain("payment_state", "in", SETTLED_STATES),
         }
@@ -228,7 +235,8 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
         plan = next((p for p in plans if str(p.id) == str(plan)), None)
         if plan:
             search_domain &= Domain("plan_id", "=", plan.id)
-        counts = {key: Move.search_count(domain & search_domain) for key, domain in tabs.items()}
+        figures = self._billing_figures(self._billing_customer(), search_domain)
+        counts = {key: count for key, (count, _amount) in figures["tabs"].items()}
         domain = tabs[tab] & search_domain
         pager = portal_pager(
             url="/my/invoices",
@@ -258,6 +266,11 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
             "pager": pager,
             "billing_tabs": self._billing_tabs(),
             "billing_counts": counts,
+            "billing_tab_totals": {
+                key: amount for key, (_count, amount) in figures["tabs"].items()
+            },
+            "billing_currency": request.env.company.currency_id,
+            "today": fields.Date.context_today(request.env.user),
             "filterby": tab,
             "sortby": sortby,
             "billing_sortings": sortings,
@@ -775,7 +788,9 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
                 "tx": tx,
                 "customer": customer,
                 "visitor": visitor,
-                "balance": customer.with_company(company).billing_balance,
+                "balance": request.env["finnsys.billing.account"]
+                .sudo()
+                .finnsys_customer_figures(customer, company)[customer.id]["balance"],
                 "balance_currency": company.currency_id,
                 "invoices": invoices,
                 "running_ids": set(running.ids),

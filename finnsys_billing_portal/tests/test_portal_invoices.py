@@ -1,5 +1,6 @@
 import re
 
+from odoo import fields
 from odoo.tests import new_test_user, tagged
 
 from odoo.addons.finnsys_billing_portal.controllers.portal import BillingPortal
@@ -52,14 +53,14 @@ class TestPortalInvoices(BillingPortalCommon):
         self.authenticate("pp_user", "pp_user")
         page = self._tab("all")
         counts = re.findall(r'data-tab="(\w+)">\s*\w+(?: \w+)?\s*<span[^>]*>(\d+)', page)
-        # an unapplied credit note is open credit, not a settled document
-        self.assertEqual(dict(counts), {"all": "5", "open": "3", "progress": "1", "paid": "1"})
+        # an unapplied credit note is credit on account: in All, not an open item to pay
+        self.assertEqual(dict(counts), {"all": "5", "open": "2", "progress": "1", "paid": "1"})
         self.assertCountEqual(
             self._rows(page),
             (self.open | self.partial | self.paid | self.running | self.refund).mapped("name"),
         )
         self.assertCountEqual(
-            self._rows(self._tab("open")), (self.open | self.partial | self.refund).mapped("name")
+            self._rows(self._tab("open")), (self.open | self.partial).mapped("name")
         )
         self.assertEqual(self._rows(self._tab("progress")), [self.running.name])
         self.assertEqual(self._rows(self._tab("paid")), [self.paid.name])
@@ -70,6 +71,17 @@ class TestPortalInvoices(BillingPortalCommon):
         page = self._tab("open")
         self.assertIn("250.00", page)
         self.assertIn("Partly paid", page)
+
+    def test_overdue_invoices_show_how_many_days_late(self):
+        """Issue 16, item 8: overdue invoices were not marked in the list."""
+        self.authenticate("pp_user", "pp_user")
+        page = self._tab("all")
+        rows = dict(re.findall(r'<tr data-invoice="([^"]+)"(.*?)</tr>', page, re.S))
+        late = (fields.Date.today() - self.partial.invoice_date_due).days
+        self.assertIn(f"{late} days late", rows[self.partial.name])
+        self.assertNotIn("late", rows[self.paid.name], "a paid invoice is not late")
+        self.assertNotIn("late", rows[self.running.name], "a payment under way covers it")
+        self.assertNotIn("late", rows[self.refund.name])
 
     def test_every_contact_of_the_customer_sees_its_documents(self):
         self.authenticate("pp_colleague", "pp_colleague")
@@ -89,7 +101,7 @@ class TestPortalInvoices(BillingPortalCommon):
         self.assertEqual(by_amount[0], self.partial.name)
         self.assertEqual(by_amount[-1], self.refund.name)
         by_due = self._rows(self._tab("open", sortby="duedate"))
-        self.assertEqual(by_due, [self.refund.name, self.partial.name, self.open.name])
+        self.assertEqual(by_due, [self.partial.name, self.open.name])
         by_date = self._rows(self._tab("all", sortby="date"))
         self.assertEqual(by_date[0], self.refund.name)
 

@@ -1,3 +1,4 @@
+import html
 import re
 
 from odoo import Command
@@ -51,6 +52,19 @@ class TestPortalSubscriptions(BillingPortalCommon):
         self.assertNotIn(self.plain_invoice.name, detail.text)
         foreign = self.url_open(f"/my/subscriptions/{self.foreign_subscription.id}")
         self.assertEqual(foreign.status_code, 404)
+
+    def _breadcrumbs(self, url):
+        page = self.url_open(url).text
+        trail = re.search(r'<ol class="o_portal_submenu.*?</ol>', page, re.S).group(0)
+        return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", trail)).split())
+
+    def test_subscription_pages_name_themselves_in_the_breadcrumbs(self):
+        """Issue 16, item 8: the subscription page's breadcrumb showed an invoice number."""
+        self.authenticate("pp_user", "pp_user")
+        self.assertEqual(self._breadcrumbs("/my/subscriptions"), "Subscriptions")
+        trail = self._breadcrumbs(f"/my/subscriptions/{self.subscription.id}")
+        self.assertEqual(trail, f"Subscriptions {self.subscription.name}")
+        self.assertNotIn(self.plan_invoice.name, trail)
 
     def test_dashboard_counts_active_subscriptions(self):
         self.authenticate("pp_user", "pp_user")

@@ -1,3 +1,5 @@
+import re
+
 from odoo.tests import tagged
 
 from odoo.addons.finnsys_billing_portal.controllers.portal import topup_token
@@ -56,6 +58,13 @@ class TestPortalTopup(BillingPortalCommon):
         self.assertEqual(self._post("50", csrf=False).status_code, 400)
         self.assertEqual(self._post("50").status_code, 200)
         self.assertEqual(self.env["payment.transaction"].search_count([]), self.tx_count)
+
+    def test_topup_page_names_itself_in_the_breadcrumbs(self):
+        """Issue 16, item 8: the top-up page's breadcrumb was empty."""
+        self.authenticate("pre_user", "pre_user")
+        page = self.url_open("/my/topup").text
+        trail = re.search(r'<ol class="o_portal_submenu.*?</ol>', page, re.S).group(0)
+        self.assertEqual(" ".join(re.sub(r"<[^>]+>", " ", trail).split()), "Top up")
 
     def test_topup_transaction_route_checks_every_figure(self):
         self.authenticate("pre_user", "pre_user")

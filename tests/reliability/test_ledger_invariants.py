@@ -54,7 +54,10 @@ OPERATION = st.one_of(
     st.tuples(st.just("withdraw"), customer, money),
     st.tuples(st.just("switch"), customer, st.booleans()),
     st.tuples(st.just("subscription"), customer),
+    st.tuples(st.just("pending"), customer, share),
+    st.tuples(st.just("settle"), customer),
 )
+TABS = ("all", "open", "progress", "paid")
 
 
 @tagged("post_install", "-at_install")
@@ -185,6 +188,18 @@ class TestLedgerInvariants(TopupCommon):
     # 0) could be switched to prepaid, blocked at once, with no override logged.
     @example(operations=[("invoice", 1, 0.01, 0), ("switch", 1, False), ("receive", 1, 0.0)])
     @example(operations=[("invoice", 1, 0.01, 0), ("switch", 1, True), ("receive", 1, 0.0)])
+    # Issue 16: a pending payment of the overdue invoice, the other invoices paid and a
+    # credit not applied made the dashboard say "0 open, Total 0, Overdue 20".
+    @example(
+        operations=[
+            ("invoice", 1, 20.0, 45),
+            ("pending", 1, 100),
+            ("invoice", 1, 30.0, 0),
+            ("pay_online", 1, 100),
+            ("credit", 1, 5.0),
+        ]
+    )
+    @example(operations=[("invoice", 2, 50.0, 45), ("pending", 2, 40), ("settle", 2)])
     def test_ledger_invariants_hold_after_any_sequence(self, operations):
         # A flushing savepoint: rolling it back also drops the ORM cache of the example.
         with self.env.cr.savepoint() as savepoint:
@@ -358,6 +373,48 @@ class TestLedgerInvariants(TopupCommon):
         tx._post_process()
         self.assertTrue(tx.payment_id)
 
+    def _op_pending(self, index, percent):
+        """A customer pays part or all of its oldest open invoice and the provider has not
+        confirmed yet: the transaction stays pending (not done, not booked)."""
+        invoice = self._open_invoice(self.customers[index])
+        if not invoice:
+            return
+        currency = invoice.currency_id
+        token = self.customers[index].billing_token_id
+        Transaction = self.env["payment.transaction"].sudo()
+        tx = Transaction.create(
+            {
+                "provider_id": token.provider_id.id,
+                "payment_method_id": token.payment_method_id.id,
+                "amount": max(currency.round(invoice.amount_residual * percent / 100), 0.01),
+                "currency_id": currency.id,
+                "partner_id": self.portal_users[index].partner_id.id,
+                "reference": Transaction._compute_reference("demo", prefix=invoice.name),
+                "invoice_ids": [Command.set(invoice.ids)],
+            }
+        )
+        tx._set_pending()
+        self.assertEqual(tx.state, "pending")
+
+    def _op_settle(self, index):
+        """The provider confirms the customer's oldest pending payment, which is booked."""
+        tx = (
+            self.env["payment.transaction"]
+            .sudo()
+            .search(
+                [
+                    ("partner_id", "=", self.portal_users[index].partner_id.id),
+                    ("state", "=", "pending"),
+                ],
+                order="id",
+                limit=1,
+            )
+        )
+        if tx:
+            tx._set_done()
+            tx._post_process()
+            self.assertTrue(tx.payment_id)
+
     def _op_credit(self, index, amount):
         wizard = (
             self.env["finnsys.credit.issue"]
@@ -415,10 +472,8 @@ class TestLedgerInvariants(TopupCommon):
     def _op_switch(self, index, override):
         partner = self.customers[index]
         to_prepaid = partner.billing_mode == "postpaid"
-        figures = self._figures(partner)
-        blocked = not self._currency.is_zero(figures["overdue"]) or self._over_limit(
-            partner, 0.0, "prepaid"
-        )
+        overdue = self._documents()[partner.id]["overdue"]
+        blocked = not self._currency.is_zero(overdue) or self._over_limit(partner, 0.0, "prepaid")
         user = self.billing_manager if override else self.billing_user
         wizard = (
             self.env["finnsys.billing.mode.switch"]
@@ -503,6 +558,87 @@ class TestLedgerInvariants(TopupCommon):
             for row in self.env.cr.fetchall()
         }
 
+    def _documents(self):
+        """Per customer, what each invoice tab holds, summed by the test from the posted
+        documents, their receivable items and the transactions under way.
+
+        An invoice is *In Progress* when Odoo says ``in_payment`` or when the transactions
+        under way (pending, authorized, or done but not booked) that name it cover its
+        residual; this test pays one invoice per transaction, without a surcharge while it
+        is under way, so their amounts add up. Open: the other unpaid invoices (credit notes
+        are credit, never open). Amounts: residual for open and in progress, total for all,
+        total less residual for paid."""
+        self.env.flush_all()
+        self.env.cr.execute(
+            SQL(
+                """
+                WITH docs AS (
+                    SELECT move.id, move.commercial_partner_id AS customer, move.move_type,
+                           move.payment_state, move.amount_total_signed AS total,
+                           move.amount_residual AS left_to_pay,
+                           move.invoice_date_due < %(today)s AS late,
+                           (SELECT COALESCE(SUM(line.amount_residual), 0)
+                              FROM account_move_line line
+                              JOIN account_account account ON account.id = line.account_id
+                             WHERE line.move_id = move.id
+                               AND account.account_type = 'asset_receivable') AS residual,
+                           (SELECT COALESCE(SUM(tx.amount), 0)
+                              FROM payment_transaction tx
+                              JOIN account_invoice_transaction_rel rel
+                                ON rel.transaction_id = tx.id
+                             WHERE rel.invoice_id = move.id
+                               AND (tx.state IN ('pending', 'authorized')
+                                    OR (tx.state = 'done' AND NOT tx.is_post_processed)))
+                               AS under_way
+                      FROM account_move move
+                     WHERE move.state = 'posted'
+                       AND move.company_id = %(company)s
+                       AND move.move_type IN ('out_invoice', 'out_refund')
+                       AND move.commercial_partner_id IN %(customers)s
+                ),
+                tabs AS (
+                    SELECT *,
+                           move_type = 'out_invoice'
+                           AND payment_state IN ('not_paid', 'partial')
+                           AND under_way < left_to_pay AS is_open,
+                           payment_state = 'in_payment'
+                           OR (move_type = 'out_invoice'
+                               AND payment_state IN ('not_paid', 'partial')
+                               AND under_way >= left_to_pay) AS in_progress,
+                           payment_state IN ('paid', 'reversed') AS is_paid
+                      FROM docs
+                )
+                SELECT customer.id,
+                       COUNT(tabs.id), COALESCE(SUM(tabs.total), 0),
+                       COUNT(tabs.id) FILTER (WHERE is_open),
+                       COALESCE(SUM(residual) FILTER (WHERE is_open), 0),
+                       COUNT(tabs.id) FILTER (WHERE in_progress),
+                       COALESCE(SUM(residual) FILTER (WHERE in_progress), 0),
+                       COUNT(tabs.id) FILTER (WHERE is_paid),
+                       COALESCE(SUM(total - residual) FILTER (WHERE is_paid), 0),
+                       COALESCE(SUM(residual) FILTER (WHERE is_open AND late), 0)
+                  FROM res_partner customer
+             LEFT JOIN tabs ON tabs.customer = customer.id
+                 WHERE customer.id IN %(customers)s
+                 GROUP BY customer.id
+                """,
+                today=self.today,
+                company=self.env.company.id,
+                customers=tuple(self.customers.ids),
+            )
+        )
+        result = {}
+        for partner_id, *numbers in self.env.cr.fetchall():
+            counts, amounts = numbers[0:8:2], [float(value) for value in numbers[1:8:2]]
+            result[partner_id] = {
+                "tabs": {
+                    tab: (count, self._currency.round(amount))
+                    for tab, count, amount in zip(TABS, counts, amounts, strict=True)
+                },
+                "overdue": float(numbers[8]),
+            }
+        return result
+
     def _snapshot(self):
         """What a refused operation must not change."""
         ledger = self._ledger()
@@ -524,13 +660,31 @@ class TestLedgerInvariants(TopupCommon):
         return self.env.cr.fetchone(), ledger
 
     def _portal_figures(self, index):
-        """The figures of the portal dashboard of the customer's portal user, from the
-        controller function that fills the page."""
+        """What the customer's portal user sees, from the controller functions that fill
+        the pages: the dashboard's values, and per tab of the invoice list its count, its
+        total and the documents it lists (counted and summed by the test)."""
         partner = self.customers[index]
         portal_env = self.env(user=self.portal_users[index])
         with MockRequest(portal_env):
-            values = BillingPortal()._billing_dashboard_values(partner.with_env(portal_env).sudo())
-        return values["billing_customer"], values["billing_open_total"]
+            portal = BillingPortal()
+            dashboard = portal._billing_dashboard_values(partner.with_env(portal_env).sudo())
+            tabs = portal._billing_invoices_values(1, None, "all", "")
+            listed = {}
+            Move = portal_env["account.move"].sudo()
+            for tab, domain in portal._billing_tab_domains().items():
+                moves = Move.search(domain)
+                amounts = moves.mapped("amount_residual_signed")
+                if tab == "all":
+                    amounts = moves.mapped("amount_total_signed")
+                elif tab == "paid":
+                    amounts = [
+                        move.amount_total_signed - move.amount_residual_signed for move in moves
+                    ]
+                listed[tab] = (len(moves), self._currency.round(sum(amounts)))
+        shown = {
+            tab: (tabs["billing_counts"][tab], tabs["billing_tab_totals"][tab]) for tab in TABS
+        }
+        return dashboard, shown, listed
 
     def _aged_totals(self):
         """Per customer, the total of the aged receivables report as of today."""
@@ -556,9 +710,11 @@ class TestLedgerInvariants(TopupCommon):
         for index, partner in enumerate(self.customers):
             figures = ledger[partner.id]
             self.assertEqual(
-                self._currency.compare_amounts(aged[partner.id], figures["receivable"]),
+                self._currency.compare_amounts(
+                    aged[partner.id], figures["outstanding"] - figures["unapplied"]
+                ),
                 0,
-                f"aged receivables of {partner.name}",
+                f"aged receivables of {partner.name}: outstanding less credit on account",
             )
             self._assert_figures_agree(index, partner, figures)
             self._assert_credit_limit(partner, figures)
@@ -595,7 +751,6 @@ class TestLedgerInvariants(TopupCommon):
                     "billing_balance": -receivable,
                     "billing_outstanding": figures["outstanding"],
                     "billing_unapplied_credit": figures["unapplied"],
-                    "billing_overdue": figures["overdue"],
                 }
             ],
         )
@@ -603,12 +758,52 @@ class TestLedgerInvariants(TopupCommon):
             [("partner_id", "=", partner.id), ("company_id", "=", self.env.company.id)]
         )
         self.assertEqual(compare(account.balance, -receivable), 0, "Billing Accounts list")
-        portal_customer, open_total = self._portal_figures(index)
-        self.assertEqual(compare(portal_customer.billing_balance, -receivable), 0, "portal")
-        self.assertEqual(compare(portal_customer.billing_outstanding, figures["outstanding"]), 0)
         # Only invoices are left to pay: withdrawals are matched with the credit they return.
         self.assertEqual(compare(figures["not_invoiced"], 0), 0, figures)
-        self.assertEqual(compare(open_total, figures["outstanding"]), 0, "portal open invoices")
+        self._assert_portal_agrees(index, partner, figures)
+
+    def _assert_portal_agrees(self, index, partner, figures):
+        """The dashboard cards, the tab counts and totals and the customer form show the
+        figures the test reads from the ledger and the documents, and add up."""
+        compare = self._currency.compare_amounts
+        documents = self._documents()[partner.id]
+        expected_tabs = documents["tabs"]
+        dashboard, shown, listed = self._portal_figures(index)
+        self.assertEqual(shown, expected_tabs, "tab counts and totals")
+        self.assertEqual(listed, expected_tabs, "the documents each tab lists")
+        open_count, open_total = expected_tabs["open"]
+        progress_count, in_progress = expected_tabs["progress"]
+        card = dashboard["billing_figures"]
+        expected_card = {
+            "open_count": open_count,
+            "open_total": open_total,
+            "overdue": self._currency.round(documents["overdue"]),
+            "in_progress_count": progress_count,
+            "in_progress": in_progress,
+            "outstanding": self._currency.round(figures["outstanding"]),
+            "credit": self._currency.round(figures["unapplied"]),
+            "balance": self._currency.round(-figures["receivable"]),
+        }
+        self.assertEqual({key: card[key] for key in expected_card}, expected_card, "dashboard")
+        self.assertEqual(dashboard["billing_open_count"], open_count)
+        self.assertLessEqual(compare(card["overdue"], card["open_total"]), 0, "overdue <= open")
+        self.assertEqual(
+            compare(card["open_total"] + card["in_progress"], card["outstanding"]),
+            0,
+            "open and in progress make the outstanding",
+        )
+        self.assertRecordValues(
+            partner,
+            [
+                {
+                    "billing_open_count": open_count,
+                    "billing_open_total": open_total,
+                    "billing_in_progress": in_progress,
+                    "billing_overdue": expected_card["overdue"],
+                    "billing_unapplied_credit": expected_card["credit"],
+                }
+            ],
+        )
 
     def _assert_credit_limit(self, partner, figures):
         limit = partner.credit_limit

@@ -11,8 +11,8 @@ registry.category("web_tour.tours").add("finnsys_portal_dashboard_tour", {
             trigger: ".o_billing_card_help:contains(help@finnsys.example)",
         },
         {
-            content: "Open the outstanding invoices",
-            trigger: ".o_billing_card_invoices",
+            content: "Open the open invoices",
+            trigger: ".o_billing_card_invoices a[href='/my/invoices?filterby=open']",
             run: "click",
             expectUnloadPage: true,
         },

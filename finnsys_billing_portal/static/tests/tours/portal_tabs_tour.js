@@ -25,9 +25,9 @@ function tab(name, count, statuses) {
 
 registry.category("web_tour.tours").add("finnsys_portal_tabs_tour", {
     steps: () => [
-        ...tab("open", 3, ["Open", "Partly paid"]),
+        ...tab("open", 2, ["Open", "Partly paid"]),
         ...tab("progress", 1, ["In progress"]),
         ...tab("paid", 1, ["Paid"]),
-        ...tab("all", 5, ["Open", "Partly paid", "In progress", "Paid"]),
+        ...tab("all", 5, ["Open", "Partly paid", "In progress", "Paid", "Credit"]),
     ],
 });
