@@ -30,6 +30,13 @@ PLAN_LINE_FIELDS = [
     "display_type",
     "note_invoicing_mode",
 ]
+CANCEL_REASONS = [
+    ("too_expensive", "Too expensive"),
+    ("not_used", "Not using it enough"),
+    ("missing_features", "Missing features"),
+    ("switching", "Moving to another provider"),
+    ("other", "Other reason"),
+]
 
 
 class ContractContract(models.Model):
@@ -58,6 +65,30 @@ class ContractContract(models.Model):
     )
     subscription_ends_on = fields.Date(
         string="Service Ends On", readonly=True, copy=False, tracking=True
+    )
+    subscription_cancel_reason = fields.Selection(
+        CANCEL_REASONS, string="Cancellation Reason", copy=False, tracking=True
+    )
+    subscription_cancel_note = fields.Text(string="Cancellation Comment", copy=False)
+    subscription_cancelled_from = fields.Selection(
+        SUBSCRIPTION_STATES,
+        copy=False,
+        readonly=True,
+        help="Status before a cancellation at period end, restored by undoing it; empty after "
+        "a cancellation now, which cannot be undone.",
+    )
+    subscription_token_id = fields.Many2one(
+        "payment.token",
+        string="Pays With",
+        copy=False,
+        tracking=True,
+        domain="[('partner_id', 'child_of', commercial_partner_id)]",
+        help="Saved payment method charged for this subscription; empty: the customer's "
+        "default saved payment method.",
+    )
+    # A plan's switch list; on a subscription, the list of its current plan.
+    finnsys_switch_plan_ids = fields.Many2many(
+        related="contract_template_id.finnsys_switch_plan_ids"
     )
     subscription_period_ids = fields.One2many(
         "finnsys.subscription.period", "contract_id", string="Billed Periods", readonly=True
@@ -175,14 +206,69 @@ class ContractContract(models.Model):
         self._finnsys_check_state(("paused",), self.env._("resumed"))
         self.subscription_state = "active"
 
-    def action_subscription_cancel_at_period_end(self):
-        """Stop billing; the service runs to the end of the period already invoiced."""
+    def action_subscription_cancel_at_period_end(self, reason=False, note=False):
+        """Stop billing; the service runs to the end of the period already invoiced.
+
+        :param reason: a key of ``CANCEL_REASONS``, or False
+        :param note: the customer's own words, or False
+        """
         self._finnsys_check_state(("draft", "active", "paused"), self.env._("cancelled"))
+        if reason and reason not in dict(CANCEL_REASONS):
+            raise ValidationError(self.env._("Choose a reason from the list."))
         today = fields.Date.context_today(self)
         for contract in self:
             billed_to = max(contract.subscription_period_ids.mapped("period_end") or [today])
-            contract.subscription_ends_on = max(billed_to, today)
-            contract.subscription_state = "cancelled"
+            contract.write(
+                {
+                    "subscription_ends_on": max(billed_to, today),
+                    "subscription_cancelled_from": contract.subscription_state,
+                    "subscription_state": "cancelled",
+                    "subscription_cancel_reason": reason,
+                    "subscription_cancel_note": note,
+                }
+            )
+            contract.message_post(
+                body=self.env._(
+                    "Cancelled at period end: the service ends on %(day)s. Reason: %(reason)s. "
+                    "%(note)s",
+                    day=contract.subscription_ends_on,
+                    reason=dict(CANCEL_REASONS).get(reason, self.env._("none given")),
+                    note=note or "",
+                )
+            )
+
+    def finnsys_can_undo_cancel(self):
+        """Whether this cancellation at period end may still be undone: until its last day."""
+        self.ensure_one()
+        return bool(
+            self.subscription_state == "cancelled"
+            and self.subscription_cancelled_from
+            and self.subscription_ends_on
+            and fields.Date.context_today(self) <= self.subscription_ends_on
+        )
+
+    def action_subscription_undo_cancel(self):
+        """Undo a cancellation at period end before the period ends: billing goes on from the
+        next period as if nothing happened."""
+        for contract in self:
+            if not contract.finnsys_can_undo_cancel():
+                raise ValidationError(
+                    self.env._(
+                        "%(contract)s cannot be kept any more: only a cancellation at period "
+                        "end can be undone, up to the last day of the service.",
+                        contract=contract.display_name,
+                    )
+                )
+            contract.write(
+                {
+                    "subscription_state": contract.subscription_cancelled_from,
+                    "subscription_cancelled_from": False,
+                    "subscription_ends_on": False,
+                    "subscription_cancel_reason": False,
+                    "subscription_cancel_note": False,
+                }
+            )
+            contract.message_post(body=self.env._("Cancellation undone: the subscription goes on."))
 
     def action_subscription_cancel_now(self):
         """Stop billing and the service today, crediting the unused days of the period."""
@@ -194,6 +280,7 @@ class ContractContract(models.Model):
                 contract._finnsys_prorated_move("out_refund", period, today)
             contract.subscription_ends_on = today
             contract.subscription_state = "cancelled"
+            contract.subscription_cancelled_from = False
 
     def action_subscription_close(self):
         self._finnsys_check_state(("draft", "active", "paused", "cancelled"), self.env._("closed"))
@@ -315,10 +402,51 @@ class ContractContract(models.Model):
             template.send_mail(invoice.id)
         invoices.is_move_sent = True
 
+    def finnsys_payment_token(self):
+        """The saved token that pays this subscription (sudo): its own while active, else the
+        customer's default saved payment method; empty when neither is set."""
+        self.ensure_one()
+        own = self.sudo().subscription_token_id
+        return own if own.active else self.commercial_partner_id.sudo().billing_token_id
+
+    @api.constrains("subscription_token_id", "partner_id")
+    def _check_subscription_token(self):
+        for contract in self.sudo().filtered("subscription_token_id"):
+            token = contract.subscription_token_id
+            if token.partner_id.commercial_partner_id != contract.commercial_partner_id:
+                raise ValidationError(
+                    self.env._(
+                        "Saved payment method %(token)s belongs to another customer than "
+                        "%(contract)s: choose one of %(customer)s.",
+                        token=token.display_name,
+                        contract=contract.display_name,
+                        customer=contract.commercial_partner_id.display_name,
+                    )
+                )
+            if token.provider_id.company_id != contract.company_id:
+                raise ValidationError(
+                    self.env._(
+                        "Saved payment method %(token)s is for another company's payment "
+                        "provider: choose one saved with %(company)s.",
+                        token=token.display_name,
+                        company=contract.company_id.name,
+                    )
+                )
+
+    def finnsys_set_payment_token(self, token):
+        """Pay this subscription with ``token`` from now on (empty: the customer's default)."""
+        self.ensure_one()
+        self.subscription_token_id = token
+        self.message_post(
+            body=self.env._("Now paid with %s.", token.sudo().display_name)
+            if token
+            else self.env._("Now paid with the customer's default saved payment method.")
+        )
+
     def _finnsys_prepare_token_charge(self, invoices):
         """Give each unpaid invoice a draft token transaction, charged once it is committed."""
         partner = self.partner_id.commercial_partner_id
-        token = partner.sudo().billing_token_id
+        token = self.finnsys_payment_token()
         if partner.billing_mode != "postpaid" or not token:
             return
         Transaction = self.env["payment.transaction"]
@@ -526,22 +654,36 @@ class ContractContract(models.Model):
         self._finnsys_after_post(move)
         return move
 
-    def _finnsys_plan_change_amounts(self, new_plan, day):
-        """Untaxed amounts that changing to ``new_plan`` on ``day`` credits and invoices.
+    def finnsys_plan_change_preview(self, new_plan, day):
+        """What changing to ``new_plan`` on ``day`` posts: the figures of the backend wizard
+        and of the portal, computed as ``action_subscription_change_plan`` posts them.
 
-        :return: (credit note amount, new invoice amount); zeros when ``day`` is in no
-            invoiced period, as nothing is prorated then
+        :return: dict with ``period_start`` and ``period_end`` (the invoiced period ``day``
+            falls in, False when none), ``days`` (left, ``day`` included), ``credit`` and
+            ``invoice`` (untaxed amounts of the credit note and of the new invoice, zeros
+            outside an invoiced period, as nothing is prorated then), ``net`` (invoice less
+            credit) and ``next_date`` (first full period of the new plan)
         """
         self.ensure_one()
         period = self._finnsys_period_at(day)
+        preview = {
+            "period_start": period.period_start,
+            "period_end": period.period_end,
+            "days": 0,
+            "credit": 0.0,
+            "invoice": 0.0,
+            "net": 0.0,
+            "next_date": period.period_end and period.period_end + timedelta(days=1),
+        }
         if not period:
-            return 0.0, 0.0
+            return preview
         credit = self._finnsys_proration(self._finnsys_billed_lines(), self, period, day)
-        invoice = 0.0
+        preview.update(days=credit["days"], credit=credit["amount"])
         if new_plan:
             lines = new_plan.contract_line_ids.filtered(lambda line: not line.display_type)
-            invoice = self._finnsys_proration(lines, new_plan, period, day)["amount"]
-        return credit["amount"], invoice
+            preview["invoice"] = self._finnsys_proration(lines, new_plan, period, day)["amount"]
+        preview["net"] = self.currency_id.round(preview["invoice"] - preview["credit"])
+        return preview
 
     def _finnsys_check_plan_change(self, new_plan):
         """Refuse a change to ``new_plan`` that the subscription cannot make."""

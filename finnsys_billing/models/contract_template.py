@@ -45,6 +45,18 @@ class ContractTemplate(models.Model):
         "res.currency",
         default=lambda self: self.env.company.currency_id,
     )
+    # On a plan only: a subscription reads its plan's (contract.contract makes it related).
+    finnsys_switch_plan_ids = fields.Many2many(
+        "contract.template",
+        "finnsys_plan_switch_rel",
+        "plan_id",
+        "switch_plan_id",
+        string="Customers May Switch To",
+        domain="[('id', '!=', id), ('company_id', '=', company_id), "
+        "('plan_currency_id', '=', plan_currency_id)]",
+        help="Plans a customer on this plan may change to from the portal; a billing user "
+        "may change to any plan of the company in the subscription's currency.",
+    )
 
     @api.depends(
         "contract_line_ids.price_subtotal",

@@ -64,13 +64,13 @@ class FinnsysSubscriptionChangePlan(models.TransientModel):
     @api.depends("contract_id", "new_plan_id", "date")
     def _compute_amounts(self):
         for wizard in self:
-            credit = invoice = 0.0
+            preview = {}
             if wizard.contract_id and wizard.date and wizard._date_in_period():
-                credit, invoice = wizard.contract_id._finnsys_plan_change_amounts(
+                preview = wizard.contract_id.finnsys_plan_change_preview(
                     wizard.new_plan_id, wizard.date
                 )
-            wizard.credit_amount = credit
-            wizard.invoice_amount = invoice
+            wizard.credit_amount = preview.get("credit", 0.0)
+            wizard.invoice_amount = preview.get("invoice", 0.0)
 
     def _date_in_period(self):
         period = self._current_period()

@@ -4,3 +4,4 @@ from . import subscription
 from . import billing_info
 from . import terms
 from . import payments
+from . import payment_method
