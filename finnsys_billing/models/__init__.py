@@ -14,6 +14,7 @@ from . import finnsys_topup_attempt
 from . import contract_template
 from . import contract_contract
 from . import finnsys_subscription_period
+from . import finnsys_subscription_dunning
 from . import account_move_line
 from . import ir_actions_report
 from . import ir_http

@@ -12,6 +12,10 @@ class AccountPartialReconcile(models.Model):
     def create(self, vals_list):
         partials = super().create(vals_list)
         self.env["res.partner"]._billing_invalidate_figures()
+        # A payment that settles an invoice in dunning stops its retries.
+        self.env["finnsys.subscription.dunning"]._finnsys_settled(
+            (partials.debit_move_id | partials.credit_move_id).move_id
+        )
         return partials
 
     def unlink(self):

@@ -93,6 +93,12 @@ class ContractContract(models.Model):
     subscription_period_ids = fields.One2many(
         "finnsys.subscription.period", "contract_id", string="Billed Periods", readonly=True
     )
+    # Read by the subscription metrics and the dunning of failed charges.
+    subscription_paused_on = fields.Date(string="Paused On", readonly=True, copy=False)
+    subscription_resumed_on = fields.Date(string="Resumed On", readonly=True, copy=False)
+    subscription_dunning_ids = fields.One2many(
+        "finnsys.subscription.dunning", "contract_id", string="Failed Charges", readonly=True
+    )
 
     @api.model_create_multi
     def create(self, vals_list):
@@ -191,7 +197,13 @@ class ContractContract(models.Model):
 
     def action_subscription_pause(self):
         self._finnsys_check_state(("active",), self.env._("paused"))
-        self.subscription_state = "paused"
+        self.write(
+            {
+                "subscription_state": "paused",
+                "subscription_paused_on": fields.Date.context_today(self),
+                "subscription_resumed_on": False,
+            }
+        )
 
     def action_subscription_resume(self):
         """Resume billing where it stopped: no period is skipped."""
@@ -204,7 +216,12 @@ class ContractContract(models.Model):
                 )
             )
         self._finnsys_check_state(("paused",), self.env._("resumed"))
-        self.subscription_state = "active"
+        self.write(
+            {
+                "subscription_state": "active",
+                "subscription_resumed_on": fields.Date.context_today(self),
+            }
+        )
 
     def action_subscription_cancel_at_period_end(self, reason=False, note=False):
         """Stop billing; the service runs to the end of the period already invoiced.
@@ -284,6 +301,9 @@ class ContractContract(models.Model):
 
     def action_subscription_close(self):
         self._finnsys_check_state(("draft", "active", "paused", "cancelled"), self.env._("closed"))
+        self.filtered(
+            lambda c: not c.subscription_ends_on
+        ).subscription_ends_on = fields.Date.context_today(self)
         self.subscription_state = "closed"
 
     # Invoicing --------------------------------------------------------------------------
@@ -311,7 +331,7 @@ class ContractContract(models.Model):
                 )
             )
         invoices = super().recurring_create_invoice()
-        self._finnsys_pending_transactions(invoices)._finnsys_charge_saved_token()
+        self._finnsys_charge_transactions(self._finnsys_pending_transactions(invoices))
         return invoices
 
     def _recurring_create_invoice(self, date_ref=False):
@@ -448,6 +468,8 @@ class ContractContract(models.Model):
         partner = self.partner_id.commercial_partner_id
         token = self.finnsys_payment_token()
         if partner.billing_mode != "postpaid" or not token:
+            if partner.billing_mode == "postpaid":
+                self._finnsys_dunning_no_token(invoices)
             return
         Transaction = self.env["payment.transaction"]
         for invoice in invoices.filtered(
@@ -479,7 +501,13 @@ class ContractContract(models.Model):
         """Pause a subscription whose invoice could not be posted, and tell both sides."""
         self.ensure_one()
         reason = error.args[0] if error.args else str(error)
-        self.subscription_state = "paused"
+        self.write(
+            {
+                "subscription_state": "paused",
+                "subscription_paused_on": fields.Date.context_today(self),
+                "subscription_resumed_on": False,
+            }
+        )
         self.message_post(
             body=Markup("%s<br/>%s")
             % (self.env._("Subscription paused: its invoice could not be posted."), reason)
@@ -575,10 +603,18 @@ class ContractContract(models.Model):
         return invoices, busy
 
     @api.model
+    def _finnsys_charge_transactions(self, transactions):
+        """Charge subscription invoices' draft token transactions through the one saved-token
+        charge (``payment.transaction._finnsys_charge_saved_token``), then hand each refusal
+        to dunning. Transactions another run holds are left to it."""
+        for tx in transactions._finnsys_charge_saved_token():
+            self._finnsys_dunning_failed(tx)
+
+    @api.model
     def _finnsys_charge_each(self, transactions):
         """Charge token transactions one commit each: a payment's number is held for one."""
         for tx in transactions:
-            tx._finnsys_charge_saved_token()
+            self._finnsys_charge_transactions(tx)
             self.env["ir.cron"]._commit_progress()
 
     # Plan change and proration ----------------------------------------------------------
@@ -759,8 +795,28 @@ class ContractContract(models.Model):
         self._finnsys_end_lines(old_lines)
         if period:
             moves |= self._finnsys_prorated_move("out_invoice", period, day)
-        self._finnsys_pending_transactions(moves)._finnsys_charge_saved_token()
+        self._finnsys_charge_transactions(self._finnsys_pending_transactions(moves))
         self.message_post(
             body=self.env._("Plan changed to %(plan)s on %(day)s.", plan=new_plan.name, day=day)
         )
         return moves
+
+    # Dunning hooks ----------------------------------------------------------------------
+
+    def _finnsys_dunning_no_token(self, invoices):
+        """A postpaid customer without a saved card cannot be charged: that is a failed charge
+        too, and the customer is asked to pay or add a card."""
+        Dunning = self.env["finnsys.subscription.dunning"]
+        for invoice in invoices.filtered(
+            lambda m: m.move_type == "out_invoice" and not m.currency_id.is_zero(m.amount_residual)
+        ):
+            Dunning._finnsys_charge_failed(invoice, self.env._("No saved payment method."))
+
+    @api.model
+    def _finnsys_dunning_failed(self, tx):
+        """Open (or count a retry of) the dunning of each invoice ``tx`` failed to pay."""
+        if tx.state not in ("error", "cancel"):
+            return
+        error = tx.state_message or self.env._("The card was declined.")
+        for invoice in tx.invoice_ids.filtered("subscription_id"):
+            self.env["finnsys.subscription.dunning"]._finnsys_charge_failed(invoice, error)

@@ -1,9 +1,10 @@
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
-# Months in one period of each recurrence, to compare plans of different periods.
+# Months in one period of each recurrence, to compare plans of different periods (a month
+# is 30.4375 days, a year of 365.25 over 12).
 MONTHS_PER_PERIOD = {
-    "daily": 12 / 365,
+    "daily": 12 / 365.25,
     "weekly": 12 / 52,
     "monthly": 1,
     "monthlylastday": 1,

@@ -39,6 +39,28 @@ def parse_aging_limits(env, text):
     return limits
 
 
+def parse_dunning_days(env, text):
+    """Retry days such as ``"1,3,7"`` (days after the failed charge) as a list of ints."""
+    parts = [part.strip() for part in (text or "").split(",") if part.strip()]
+    try:
+        days = [int(part) for part in parts]
+    except ValueError:
+        days = []
+    if (
+        not days
+        or any(day <= 0 for day in days)
+        or any(low >= high for low, high in zip(days, days[1:], strict=False))
+    ):
+        raise ValidationError(
+            env._(
+                "Dunning retry days %(days)s must be strictly increasing positive numbers of "
+                "days after the failed charge, for example 1,3,7.",
+                days=text,
+            )
+        )
+    return days
+
+
 class ResCompany(models.Model):
     _inherit = "res.company"
 
@@ -102,6 +124,26 @@ class ResCompany(models.Model):
         help="Upper day limits of the aged receivables buckets, comma separated: 30,60,90,120 "
         "gives Not due, 1-30, 31-60, 61-90, 91-120 and Over 120.",
     )
+
+    billing_dunning_retry_days = fields.Char(
+        string="Failed Charge Retries (days)",
+        default="1,3,7",
+        required=True,
+        help="Days after an online subscription's failed card charge on which it is charged "
+        "again, comma separated: 1,3,7 tries again 1, 3 and 7 days after the failure.",
+    )
+    billing_dunning_final_action = fields.Selection(
+        [("pause", "Pause the subscription"), ("close", "Close the subscription")],
+        string="After the Last Retry",
+        default="pause",
+        required=True,
+        help="What happens to the subscription when the last retry of its charge fails.",
+    )
+
+    @api.constrains("billing_dunning_retry_days")
+    def _check_billing_dunning_retry_days(self):
+        for company in self:
+            parse_dunning_days(self.env, company.billing_dunning_retry_days)
 
     @api.constrains("billing_aging_limits")
     def _check_billing_aging_limits(self):

@@ -22,3 +22,9 @@ class ResConfigSettings(models.TransientModel):
     billing_reminder_group = fields.Boolean(
         related="company_id.billing_reminder_group", readonly=False
     )
+    billing_dunning_retry_days = fields.Char(
+        related="company_id.billing_dunning_retry_days", readonly=False
+    )
+    billing_dunning_final_action = fields.Selection(
+        related="company_id.billing_dunning_final_action", readonly=False
+    )

@@ -1,3 +1,4 @@
 from . import finnsys_aged_receivable
 from . import finnsys_aged_receivable_pdf
 from . import finnsys_aged_receivable_xlsx
+from . import finnsys_subscription_metrics

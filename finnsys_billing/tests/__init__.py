@@ -25,3 +25,5 @@ from . import test_subscription_change_plan
 from . import test_saved_token_charge
 from . import test_payment_receipt
 from . import test_withdrawal_card_refund
+from . import test_subscription_dunning
+from . import test_subscription_metrics

@@ -1,0 +1,254 @@
+from datetime import timedelta
+
+from markupsafe import Markup
+from psycopg2.errors import SerializationFailure
+
+from odoo import api, fields, models
+from odoo.exceptions import UserError, ValidationError
+from odoo.fields import Domain
+from odoo.tools import SQL
+
+from .res_company import parse_dunning_days
+
+DUNNING_STATES = [
+    ("running", "Retrying"),
+    ("paid", "Paid"),
+    ("failed", "Given Up"),
+]
+
+
+class FinnsysSubscriptionDunning(models.Model):
+    """The retries of an online subscription invoice whose saved-card charge failed.
+
+    One row per invoice. The cron charges the card again on the days of the company's
+    schedule (days after the first failed charge); each failed charge e-mails the customer a
+    link to pay the invoice or update the card. After the last try the subscription is paused
+    or closed and a billing manager gets an activity. Any payment that settles the invoice
+    stops the retries.
+    """
+
+    _name = "finnsys.subscription.dunning"
+    _description = "Subscription Dunning"
+    _inherit = ["mail.thread"]
+    _order = "next_try_at, id"
+    _rec_name = "invoice_id"
+
+    invoice_id = fields.Many2one("account.move", required=True, readonly=True, ondelete="cascade")
+    contract_id = fields.Many2one(
+        "contract.contract",
+        string="Subscription",
+        required=True,
+        readonly=True,
+        index=True,
+        ondelete="cascade",
+    )
+    partner_id = fields.Many2one(related="invoice_id.partner_id", store=True, string="Customer")
+    company_id = fields.Many2one(related="contract_id.company_id", store=True)
+    currency_id = fields.Many2one(related="invoice_id.currency_id")
+    amount_residual = fields.Monetary(related="invoice_id.amount_residual", string="Amount Due")
+    state = fields.Selection(
+        DUNNING_STATES, default="running", required=True, readonly=True, index=True, tracking=True
+    )
+    first_failure_at = fields.Datetime(string="First Failure", required=True, readonly=True)
+    attempt_count = fields.Integer(
+        string="Retries", readonly=True, help="Charges tried again after the first failure."
+    )
+    next_try_at = fields.Datetime(string="Next Try", readonly=True)
+    last_error = fields.Text(readonly=True)
+
+    _unique_invoice = models.Constraint("UNIQUE(invoice_id)", "An invoice has one dunning at most.")
+    _due_idx = models.Index("(next_try_at) WHERE state = 'running'")
+
+    # Opening and failures ---------------------------------------------------------------
+
+    @api.model
+    def _finnsys_charge_failed(self, invoice, error):
+        """Record a failed charge of ``invoice``: open its dunning, or count a retry."""
+        invoice = invoice.sudo()
+        if not invoice.subscription_id or invoice.currency_id.is_zero(invoice.amount_residual):
+            return self.browse()
+        dunning = self.sudo().search(Domain("invoice_id", "=", invoice.id))
+        if not dunning:
+            self.env.cr.execute(
+                SQL(
+                    """
+                    INSERT INTO finnsys_subscription_dunning
+                           (invoice_id, contract_id, partner_id, company_id, state,
+                            first_failure_at, attempt_count, create_uid, write_uid,
+                            create_date, write_date)
+                    VALUES (%s, %s, %s, %s, 'running', now() at time zone 'UTC', 0, %s, %s,
+                            now() at time zone 'UTC', now() at time zone 'UTC')
+                    ON CONFLICT (invoice_id) DO NOTHING
+                    RETURNING id
+                    """,
+                    invoice.id,
+                    invoice.subscription_id.id,
+                    invoice.partner_id.id,
+                    invoice.subscription_id.company_id.id,
+                    self.env.uid,
+                    self.env.uid,
+                )
+            )
+            row = self.env.cr.fetchone()
+            if not row:
+                return self.browse()
+            dunning = self.sudo().browse(row[0])
+            dunning._finnsys_failure(error, retry=False)
+            return dunning
+        if dunning.state == "running":
+            dunning._finnsys_failure(error, retry=True)
+        return dunning
+
+    def _finnsys_failure(self, error, retry):
+        """Count a failed charge, e-mail the customer, and schedule the next try or give up."""
+        self.ensure_one()
+        company = self.company_id
+        days = parse_dunning_days(self.env, company.billing_dunning_retry_days)
+        attempts = self.attempt_count + (1 if retry else 0)
+        values = {"attempt_count": attempts, "last_error": error}
+        if attempts < len(days):
+            values["next_try_at"] = self.first_failure_at + timedelta(days=days[attempts])
+        else:
+            values.update(state="failed", next_try_at=False)
+        self.write(values)
+        self.message_post(body=self.env._("Charge failed: %(error)s", error=error))
+        if self.state == "failed":
+            self._finnsys_give_up()
+        template = self.env.ref("finnsys_billing.mail_template_subscription_dunning")
+        template.sudo().send_mail(self.id)
+
+    def _finnsys_give_up(self):
+        """After the last try: pause or close the subscription, and ask a manager to act."""
+        contract = self.contract_id.sudo()
+        action = self.company_id.billing_dunning_final_action
+        if action == "close" and contract.subscription_state != "closed":
+            contract.action_subscription_close()
+        elif action == "pause" and contract.subscription_state == "active":
+            contract.action_subscription_pause()
+        summary = self.env._(
+            "Subscription %(state)s: card charge failed after %(count)s retries",
+            state=dict(contract._fields["subscription_state"].selection)[
+                contract.subscription_state
+            ].lower(),
+            count=self.attempt_count,
+        )
+        contract.message_post(
+            body=Markup("%s<br/>%s") % (summary, self.last_error or ""),
+        )
+        manager = contract._finnsys_billing_manager()
+        if manager:
+            contract.activity_schedule(
+                "mail.mail_activity_data_todo",
+                summary=summary,
+                note=self.env._(
+                    "Invoice %(invoice)s is unpaid: %(error)s",
+                    invoice=self.invoice_id.name,
+                    error=self.last_error or "",
+                ),
+                user_id=manager.id,
+            )
+
+    @api.model
+    def _finnsys_settled(self, invoices):
+        """Stop the retries of ``invoices`` that nothing is left to pay on."""
+        if not invoices:
+            return
+        dunnings = self.sudo().search(
+            Domain("invoice_id", "in", invoices.ids) & Domain("state", "=", "running")
+        )
+        for dunning in dunnings.filtered(
+            lambda d: d.invoice_id.currency_id.is_zero(d.invoice_id.amount_residual)
+        ):
+            dunning.write({"state": "paid", "next_try_at": False})
+            dunning.message_post(body=self.env._("Invoice paid: retries stopped."))
+
+    # Links of the e-mail ----------------------------------------------------------------
+
+    def _finnsys_pay_url(self):
+        """The invoice's portal page with its payment dialog open, signed for the customer."""
+        self.ensure_one()
+        invoice = self.invoice_id.sudo()
+        return invoice.get_base_url() + invoice.get_portal_url(query_string="&payment=true")
+
+    def _finnsys_card_url(self):
+        self.ensure_one()
+        return self.invoice_id.get_base_url() + "/my/payment_method"
+
+    # Retries ----------------------------------------------------------------------------
+
+    @api.model
+    def _cron_retry_charges(self, max_rows=5000):
+        """Charge again the invoices due a retry, each claimed and committed on its own.
+
+        Safe to run twice at once: a row another run holds (or changed since this run's
+        snapshot) is skipped, and its next try is moved before the commit releases it.
+
+        :param max_rows: rows retried by one run at most (the next run takes the others)
+        """
+        Cron = self.env["ir.cron"]
+        for _done in range(max_rows):
+            dunning = self._finnsys_claim_due()
+            if not dunning:
+                break
+            dunning._finnsys_retry()
+            remaining = self.sudo().search_count(self._finnsys_due_domain())
+            if not Cron._finnsys_commit_batch(1, remaining=remaining):
+                return
+        Cron._finnsys_commit_batch(remaining=0)
+
+    @api.model
+    def _finnsys_due_domain(self):
+        return Domain("state", "=", "running") & Domain("next_try_at", "<=", fields.Datetime.now())
+
+    @api.model
+    def _finnsys_claim_due(self):
+        """Lock one dunning due a retry that no other run holds, or return an empty set."""
+        try:
+            with self.env.cr.savepoint(flush=False):
+                self.env.cr.execute(
+                    SQL(
+                        "SELECT id FROM finnsys_subscription_dunning "
+                        "WHERE state = 'running' AND next_try_at <= %s "
+                        "ORDER BY next_try_at, id LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED",
+                        fields.Datetime.now(),
+                    ),
+                    log_exceptions=False,
+                )
+                row = self.env.cr.fetchone()
+        except SerializationFailure:
+            return self.browse()
+        dunning = self.sudo().browse(row[0]) if row else self.browse()
+        dunning.invalidate_recordset()
+        return dunning
+
+    def _finnsys_retry(self):
+        """Charge the invoice again with the customer's saved card."""
+        self.ensure_one()
+        invoice = self.invoice_id
+        invoice.invalidate_recordset()
+        if invoice.currency_id.is_zero(invoice.amount_residual) or invoice.state != "posted":
+            self.write({"state": "paid", "next_try_at": False})
+            return
+        contract = self.contract_id.with_company(self.company_id)
+        attempts = self.attempt_count
+        token = contract.finnsys_payment_token()
+        if not token:
+            self._finnsys_failure(self.env._("No saved payment method."), retry=True)
+            return
+        try:
+            with self.env.cr.savepoint():
+                contract._finnsys_prepare_token_charge(invoice)
+                contract._finnsys_charge_transactions(
+                    contract._finnsys_pending_transactions(invoice)
+                )
+        except (UserError, ValidationError) as error:
+            self._finnsys_failure(str(error), retry=True)
+            return
+        self.invalidate_recordset()
+        invoice.invalidate_recordset()
+        if self.state == "running" and self.attempt_count == attempts:
+            if invoice.currency_id.is_zero(invoice.amount_residual):
+                self._finnsys_settled(invoice)
+            else:
+                # Neither paid nor refused (a pending charge): the try counts all the same.
+                self._finnsys_failure(self.env._("The charge is still pending."), retry=True)
