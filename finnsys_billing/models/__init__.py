@@ -16,3 +16,4 @@ from . import contract_contract
 from . import finnsys_subscription_period
 from . import account_move_line
 from . import ir_actions_report
+from . import finnsys_statement_log

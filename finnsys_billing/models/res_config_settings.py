@@ -22,3 +22,6 @@ class ResConfigSettings(models.TransientModel):
     billing_reminder_group = fields.Boolean(
         related="company_id.billing_reminder_group", readonly=False
     )
+    billing_statement_email = fields.Boolean(
+        related="company_id.billing_statement_email", readonly=False
+    )

@@ -22,3 +22,4 @@ from . import test_subscription_concurrency
 from . import test_billing_state_rpc
 from . import test_cron_time_budget
 from . import test_subscription_change_plan
+from . import test_statement
