@@ -3,3 +3,4 @@ from . import portal
 from . import subscription
 from . import billing_info
 from . import terms
+from . import statement

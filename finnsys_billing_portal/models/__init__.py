@@ -11,3 +11,4 @@ from . import finnsys_surcharge_consent
 from . import payment_transaction
 from . import contract_contract
 from . import payment_token
+from . import finnsys_statement

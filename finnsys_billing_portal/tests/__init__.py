@@ -13,3 +13,4 @@ from . import test_surcharge_refund
 from . import test_portal_billing_info
 from . import test_payment_hostile
 from . import test_portal_terms
+from . import test_portal_statement
