@@ -15,12 +15,17 @@ registry.category("web_tour.tours").add("finnsys_portal_statement_tour", {
         {
             content: "Choose the whole of 2026 so far",
             trigger: "input[name=date_from]",
-            run: "edit 2026-01-01",
+            run() {
+                // A date input takes its value as the browser's date picker sets it.
+                this.anchor.value = "2026-01-01";
+            },
         },
         {
             content: "Up to the 20th of March",
             trigger: "input[name=date_to]",
-            run: "edit 2026-03-20",
+            run() {
+                this.anchor.value = "2026-03-20";
+            },
         },
         {
             content: "Show it",
