@@ -30,6 +30,7 @@
         "views/portal_subscription_templates.xml",
         "views/portal_billing_info_templates.xml",
         "views/portal_terms_templates.xml",
+        "views/portal_statement_templates.xml",
     ],
     "demo": [
         "demo/res_users_demo.xml",

@@ -19,3 +19,4 @@ from . import account_move_line
 from . import ir_actions_report
 from . import ir_http
 from . import account_payment
+from . import finnsys_statement_log

@@ -117,6 +117,11 @@ class ResCompany(models.Model):
         help="Send one payment reminder e-mail per customer for all its invoices due a reminder "
         "the same day, instead of one e-mail per invoice.",
     )
+    billing_statement_email = fields.Boolean(
+        string="E-mail Monthly Statements",
+        help="At the start of each month, e-mail every customer with a balance or an entry in "
+        "the last month its statement of account for that month, with the PDF attached.",
+    )
     billing_aging_limits = fields.Char(
         string="Aging Bucket Limits",
         default=DEFAULT_AGING_LIMITS,

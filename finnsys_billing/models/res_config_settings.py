@@ -28,3 +28,6 @@ class ResConfigSettings(models.TransientModel):
     billing_dunning_final_action = fields.Selection(
         related="company_id.billing_dunning_final_action", readonly=False
     )
+    billing_statement_email = fields.Boolean(
+        related="company_id.billing_statement_email", readonly=False
+    )

@@ -6,3 +6,4 @@ from . import finnsys_credit_issue
 from . import finnsys_aged_receivable_wizard
 from . import finnsys_reminder_send
 from . import finnsys_subscription_change_plan
+from . import finnsys_statement_wizard

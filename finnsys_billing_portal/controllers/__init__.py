@@ -5,3 +5,4 @@ from . import billing_info
 from . import terms
 from . import payments
 from . import payment_method
+from . import statement

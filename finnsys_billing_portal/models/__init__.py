@@ -12,3 +12,4 @@ from . import payment_transaction
 from . import contract_contract
 from . import payment_token
 from . import account_payment
+from . import finnsys_statement
