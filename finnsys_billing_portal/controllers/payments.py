@@ -5,6 +5,7 @@ from odoo.fields import Domain
 from odoo.http import content_disposition, request
 from odoo.tools import SQL, consteq
 
+from odoo.addons.finnsys_billing.models.ir_http import served_from_replica
 from odoo.addons.portal.controllers.portal import pager as portal_pager
 
 from .portal import BillingPortal
@@ -152,6 +153,7 @@ class BillingPaymentsPortal(BillingPortal):
         auth="user",
         website=True,
         sitemap=False,
+        readonly=served_from_replica,
     )
     def portal_billing_payments(self, page=1, **kw):
         """The customer's payments and top-ups, newest first, with their receipts."""
@@ -170,7 +172,12 @@ class BillingPaymentsPortal(BillingPortal):
         return request.render("finnsys_billing_portal.portal_my_payments", values)
 
     @http.route(
-        "/my/receipts/<int:payment_id>", type="http", auth="public", website=True, sitemap=False
+        "/my/receipts/<int:payment_id>",
+        type="http",
+        auth="public",
+        website=True,
+        sitemap=False,
+        readonly=served_from_replica,
     )
     def portal_billing_receipt(self, payment_id, access_token=None, download=None, **kw):
         """The receipt PDF of a payment: for the paying customer's portal users, or for

@@ -4,6 +4,8 @@ from odoo import fields, http
 from odoo.exceptions import AccessError, ValidationError
 from odoo.http import content_disposition, request
 
+from odoo.addons.finnsys_billing.models.ir_http import served_from_replica
+
 from .portal import BillingPortal
 
 STATEMENT_REPORT = "finnsys_billing.action_report_statement"
@@ -57,7 +59,14 @@ class BillingStatementPortal(BillingPortal):
             customer, values
         )[customer.id]
 
-    @http.route("/my/statement", type="http", auth="user", website=True, sitemap=False)
+    @http.route(
+        "/my/statement",
+        type="http",
+        auth="user",
+        website=True,
+        sitemap=False,
+        readonly=served_from_replica,
+    )
     def portal_billing_statement(self, date_from=None, date_to=None, partner_id=None, **kw):
         customer = self._billing_statement_customer(partner_id)
         values = self._prepare_portal_layout_values()
@@ -80,7 +89,14 @@ class BillingStatementPortal(BillingPortal):
         )
         return request.render("finnsys_billing_portal.portal_statement", values)
 
-    @http.route("/my/statement/pdf", type="http", auth="user", website=True, sitemap=False)
+    @http.route(
+        "/my/statement/pdf",
+        type="http",
+        auth="user",
+        website=True,
+        sitemap=False,
+        readonly=served_from_replica,
+    )
     def portal_billing_statement_pdf(self, date_from=None, date_to=None, partner_id=None, **kw):
         customer = self._billing_statement_customer(partner_id)
         try:

@@ -220,7 +220,6 @@ class ResPartner(models.Model):
 
     def _billing_info_errors(self, changes):
         """What is wrong with ``changes`` (cleaned values that differ), as sentences."""
-        _ = self.env._
         final = {n: changes.get(n, self._billing_info_value(n)) for n in BILLING_INFO_FIELDS}
         country = self.env["res.country"].browse(final["country_id"] or None)
         state = self.env["res.country.state"].browse(final["state_id"] or None)
@@ -228,12 +227,12 @@ class ResPartner(models.Model):
         required += ["zip"] if country.zip_required else []
         required += ["state_id"] if country.state_required else []
         errors = [
-            _("%(field)s is required.", field=self._billing_info_label(name))
+            self.env._("%(field)s is required.", field=self._billing_info_label(name))
             for name in required
             if not final[name]
         ]
         errors += [
-            _(
+            self.env._(
                 "%(field)s was verified by our billing team: contact us to change it.",
                 field=self._billing_info_label(name),
             )
@@ -241,13 +240,17 @@ class ResPartner(models.Model):
             if name in changes
         ]
         if final["email"] and not email_normalize(final["email"]):
-            errors.append(_("Enter a valid billing e-mail address, like billing@example.com."))
+            errors.append(
+                self.env._("Enter a valid billing e-mail address, like billing@example.com.")
+            )
         if state and state.country_id != country:
-            errors.append(_("Choose a state of %(country)s.", country=country.name or "-"))
+            errors.append(self.env._("Choose a state of %(country)s.", country=country.name or "-"))
         if final["vat"] and final["vat"] != "/" and not BASIC_VAT_RE.fullmatch(final["vat"]):
-            errors.append(_("The tax ID has 2 to 20 letters and digits."))
+            errors.append(self.env._("The tax ID has 2 to 20 letters and digits."))
         if "country_id" in changes and self._billing_info_country_drops_surcharge(country):
-            errors.append(_("Changing the country changes the card fees: contact us to change it."))
+            errors.append(
+                self.env._("Changing the country changes the card fees: contact us to change it.")
+            )
         return errors
 
     def _billing_info_country_drops_surcharge(self, country):
