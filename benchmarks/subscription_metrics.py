@@ -18,17 +18,8 @@ from benchlib import bench_environment, setup_company
 from odoo.fields import Command, Domain
 from odoo.tools import SQL
 
-MEASURES = [
-    "mrr:sum",
-    "arr:sum",
-    "active_count:sum",
-    "new_mrr:sum",
-    "expansion_mrr:sum",
-    "contraction_mrr:sum",
-    "churned_mrr:sum",
-    "logo_churn_rate:sum",
-    "revenue_churn_rate:sum",
-]
+from odoo.addons.finnsys_billing.report.finnsys_subscription_metrics import MEASURES
+
 ROUNDS = 5
 
 

@@ -3,6 +3,19 @@ from odoo.tools import SQL
 
 from ..models.contract_template import MONTHS_PER_PERIOD
 
+# The report's figures, as a pivot, a graph or a read_group sums them.
+MEASURES = [
+    "mrr:sum",
+    "arr:sum",
+    "active_count:sum",
+    "new_mrr:sum",
+    "expansion_mrr:sum",
+    "contraction_mrr:sum",
+    "churned_mrr:sum",
+    "logo_churn_rate:sum",
+    "revenue_churn_rate:sum",
+]
+
 
 def monthly_line_amount_sql():
     """A subscription line's monthly equivalent: its amount per period over the months of

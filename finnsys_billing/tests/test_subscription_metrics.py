@@ -3,19 +3,9 @@ from freezegun import freeze_time
 from odoo.fields import Domain
 from odoo.tests import tagged
 
-from .test_subscription import SubscriptionCommon
+from odoo.addons.finnsys_billing.report.finnsys_subscription_metrics import MEASURES
 
-MEASURES = [
-    "mrr:sum",
-    "arr:sum",
-    "active_count:sum",
-    "new_mrr:sum",
-    "expansion_mrr:sum",
-    "contraction_mrr:sum",
-    "churned_mrr:sum",
-    "logo_churn_rate:sum",
-    "revenue_churn_rate:sum",
-]
+from .test_subscription import SubscriptionCommon
 
 
 @tagged("post_install", "-at_install")
