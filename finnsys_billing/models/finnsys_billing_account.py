@@ -122,7 +122,8 @@ class FinnsysBillingAccount(models.Model):
                  WHERE (customer.is_company OR customer.parent_id IS NULL)
                    AND customer.active
                    AND %(customer_filter)s
-                   AND (customer.customer_rank > 0 OR ledger.partner_id IS NOT NULL)
+                   -- every commercial entity asked for by id; in the list, the customers
+                   AND (%(asked)s OR customer.customer_rank > 0 OR ledger.partner_id IS NOT NULL)
             )
             SELECT figures.*,
                    -receivable AS balance,
@@ -147,6 +148,7 @@ class FinnsysBillingAccount(models.Model):
             company_ids=tuple(companies.ids),
             ledger_filter=ledger_filter,
             customer_filter=customer_filter,
+            asked=bool(partner_ids),
             today=fields.Date.context_today(self),
             stride=self._ID_STRIDE,
         )

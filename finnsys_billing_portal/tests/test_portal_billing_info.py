@@ -1,3 +1,5 @@
+import re
+
 from odoo.tests import new_test_user, tagged
 
 from .portal_common import BillingPortalCommon
@@ -62,7 +64,8 @@ class TestPortalBillingInfo(BillingPortalCommon):
         self.assertIn("Rue de Rivoli 1", note.body)
         self.assertIn("Rue Haute 1", note.body)
 
-        card = self.url_open("/my").text
+        # The dashboard lets an address wrap only before its "@" (<wbr/> between two spans).
+        card = re.sub(r"<[^>]+>", "", self.url_open("/my").text)
         self.assertIn("Rue Haute 1", card)
         self.assertIn("invoices@postpaid.example", card)
         invoice = self._post_invoice(self.customer, 50.0)
