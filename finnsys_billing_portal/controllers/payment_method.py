@@ -15,7 +15,9 @@ class BillingPaymentMethodPortal(BillingPortal):
 
     @http.route()
     def payment_method(self, **kwargs):
-        response = super().payment_method(**kwargs)
+        # Odoo hands the query string to its provider filters next to its own arguments:
+        # ``?amount=1`` there is a TypeError (500). The page needs none of it.
+        response = super().payment_method()
         customer = self._billing_customer()
         if customer and hasattr(response, "qcontext"):
             response.qcontext.update(

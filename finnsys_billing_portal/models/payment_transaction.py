@@ -51,6 +51,10 @@ class PaymentTransaction(models.Model):
         )
         if not template or not txs:
             return
+        # Write the booking first: a concurrent notification of the same payment must fail
+        # here, as the serialization error Odoo retries, not inside the template's rendering,
+        # which turns any error into a UserError.
+        self.env.flush_all()
         for tx in txs:
             template.send_mail(tx.payment_id.id, force_send=False)
         txs.finnsys_receipt_sent = True

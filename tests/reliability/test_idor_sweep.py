@@ -33,6 +33,7 @@ ID_ARGUMENTS = {
     "transaction_id": "transaction",
     "tx_id": "transaction",
     "token_id": "token",
+    "payment_id": "payment",
 }
 # Routes with ids or tokens outside their path, or none: each has a probe of its own.
 ROUTE_PROBES = {
@@ -57,6 +58,12 @@ ROUTE_PROBES = {
     "/web/reset_password": "_probe_reset_password",
     "/my/billing-info": "_probe_billing_info",
     "/terms": "_probe_own_page",
+    "/my/payment_method": "_probe_own_page",
+    "/my/payment_method/default": "_probe_default_token",
+    "/my/payments": "_probe_own_list",
+    "/my/payments/page/<int:page>": "_probe_own_list",
+    "/my/statement": "_probe_statement",
+    "/my/statement/pdf": "_probe_statement",
 }
 # Login pages: open to visitors by design, so the anonymous sweep expects the page itself.
 PUBLIC_BY_DESIGN = {"/web/login/code", "/web/login/code/verify", "/web/reset_password", "/terms"}
@@ -94,6 +101,8 @@ class TestIdorSweep(ReliabilityPortalCase):
                 "invoice_ids": [Command.set(cls.b_invoice.ids)],
             }
         )
+        cls.b_paid_invoice = cls._post_invoice(cls.other_customer, 612.5)
+        cls.b_payment = cls._pay_in_backend(cls.b_paid_invoice, 612.5)
         cls.prepaid = cls._portal_customer("Prepaid Mine Co", "prepaid", "pre_a")
         cls.prepaid_token = cls._token(cls.prepaid, "5555")
         cls.b_prepaid = cls._portal_customer("Prepaid Other Co", "prepaid", "pre_b")
@@ -183,6 +192,7 @@ class TestIdorSweep(ReliabilityPortalCase):
             "subscription": self.b_subscription,
             "transaction": self.b_transaction,
             "token": self.other_token,
+            "payment": self.b_payment,
         }
 
     def _b_url(self, rule):
@@ -206,7 +216,8 @@ class TestIdorSweep(ReliabilityPortalCase):
         url = self._b_url(rule)
         params = self._b_params() | {"csrf_token": self._csrf_for("pp_user")}
         if rule.routing["type"] == "http":
-            self._call(self._assert_denied, "GET", url, "B's ids in the path")
+            if not rule.routing["methods"] or "GET" in rule.routing["methods"]:
+                self._call(self._assert_denied, "GET", url, "B's ids in the path")
             if not rule.routing["methods"] or "POST" in rule.routing["methods"]:
                 self._call(self._assert_denied, "POST", url, "B's ids posted", data=params)
         else:
@@ -225,6 +236,24 @@ class TestIdorSweep(ReliabilityPortalCase):
     def _probe_own_page(self, rule):
         query = "&".join(f"{key}={value}" for key, value in self._b_params().items())
         self._call(self._assert_own_page, "GET", f"{rule.rule}?{query}", "B's ids as parameters")
+
+    def _probe_own_list(self, rule):
+        url = rule.rule.replace("<int:page>", "1")
+        query = "&".join(f"{key}={value}" for key, value in self._b_params().items())
+        self._call(self._assert_own_page, "GET", f"{url}?{query}", "B's ids as parameters")
+
+    def _probe_statement(self, rule):
+        """B's company as the statement's customer is refused; A's own is A's."""
+        query = f"partner_id={self.other_customer.id}"
+        self._call(self._assert_denied, "GET", f"{rule.rule}?{query}", "B's company")
+        self._call(self._assert_own_page, "GET", rule.rule, "A's own statement")
+
+    def _probe_default_token(self, rule):
+        """B's saved card cannot become A's default (nor anybody's)."""
+        data = {"token_id": self.other_token.id, "csrf_token": self._csrf_for("pp_user")}
+        self._call(self._assert_denied, "POST", rule.rule, "B's card", data=data)
+        self.customer.invalidate_recordset()
+        self.assertNotEqual(self.customer.billing_token_id, self.other_token, "B's card is A's")
 
     def _probe_invoice_list(self, rule):
         url = rule.rule.replace("<int:page>", "1")
@@ -466,6 +495,10 @@ class TestIdorSweep(ReliabilityPortalCase):
                 self._call(self._assert_login_page, "GET", url, "login page")
                 return
             if rule.routing["type"] == "http":
+                if rule.routing["methods"] and "GET" not in rule.routing["methods"]:
+                    data = {"csrf_token": self._csrf("/web/login")}
+                    self._call(self._assert_sent_to_login, "POST", url, "anonymous", data=data)
+                    return
                 self._call(self._assert_sent_to_login, "GET", url, "anonymous")
                 return
             csrf = self._csrf("/web/login")
