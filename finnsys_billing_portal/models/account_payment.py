@@ -14,10 +14,12 @@ class AccountPayment(models.Model):
     def _finnsys_receipt_recipient(self):
         """Who gets the receipt e-mail: the portal user who paid, else the transaction's
         partner (a payment from an e-mailed link), else the customer, whichever has an
-        e-mail address first."""
+        e-mail address first. Odoo checks the template on any payment, one made in the
+        backend (no transaction) included."""
         self.ensure_one()
         tx = self.payment_transaction_id
-        payer = tx.create_uid.partner_id if tx.create_uid._is_portal() else tx.partner_id
+        creator = tx.create_uid
+        payer = creator.partner_id if creator and creator._is_portal() else tx.partner_id
         candidates = payer | tx.partner_id | self.partner_id
         return candidates.filtered("email")[:1] or payer
 
