@@ -2,6 +2,8 @@
 
     python3 finnsys.py demo [options]   install or upgrade the demo database, then serve it
     python3 finnsys.py test [options]   run the Odoo and pytest-odoo suites on a throwaway database
+    python3 finnsys.py readme           render the addons' README.rst and index.html from readme/
+    python3 finnsys.py pot              export the addons' translation templates (i18n/*.pot)
 
 Odoo 19.0 comes from the Python running this script, from ODOO_BIN, or else from a virtualenv
 in .finnsys/venv that the first run builds from Odoo's official 19.0 source (or from
@@ -19,6 +21,7 @@ from . import installer
 from .addon_readme import cmd_readme
 from .base import ENTRY_POINT, REPO, CliError, info, port_number, raise_interrupt
 from .demo import DEFAULT_DEMO_DB, cmd_demo
+from .i18n import cmd_pot
 from .odoo import find_odoo
 from .system import ensure_system_tools
 from .testrun import cmd_test
@@ -75,6 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     readme.add_argument("--check", action="store_true", help="fail if a file is out of date")
     readme.set_defaults(handler=cmd_readme)
+    pot = commands.add_parser(
+        "pot",
+        parents=[common],
+        help="export each addon's translation template i18n/<addon>.pot from a scratch database",
+    )
+    pot.set_defaults(handler=cmd_pot)
     test = commands.add_parser("test", parents=[common], help="run the test suites")
     test.add_argument("--keep-db", action="store_true", help="keep the test database")
     test.add_argument("--tags", help="Odoo --test-tags (default: /finnsys_billing,...)")
