@@ -13,15 +13,29 @@ Odoo runs every transaction in REPEATABLE READ. Two consequences shape these hel
 Every function takes an environment and ``odoo.tools.SQL`` pieces; tables are given by
 name. Locks are ``FOR NO KEY UPDATE``: they do not block inserts of rows pointing at the
 locked ones (foreign keys take ``FOR KEY SHARE``).
+
+- crons: ``claim_rows`` (``SKIP LOCKED``), ``claim_ids`` (any claiming statement),
+  ``insert_once`` / ``insert_select_once`` (``ON CONFLICT DO NOTHING``), ``retry_batch``,
+  ``run_once``, ``BUSY_ERRORS`` (one record rolled back alone and left for later);
+- routes and buttons: ``lock_or_refuse`` (``NOWAIT``, a sentence for the user),
+  ``lock_rows`` (wait), ``serialize`` (no-op ``UPDATE`` before a credit decision).
 """
 
-from psycopg2.errors import LockNotAvailable, SerializationFailure, UniqueViolation
+from psycopg2.errors import (
+    DeadlockDetected,
+    LockNotAvailable,
+    SerializationFailure,
+    UniqueViolation,
+)
 
 from odoo import fields
 from odoo.exceptions import UserError
-from odoo.tools import SQL
+from odoo.tools import SQL, mute_logger
 
+# Another worker wrote the same unique row or the same rows first.
 CONFLICT_ERRORS = (SerializationFailure, UniqueViolation)
+# Another worker holds or changed the rows: leave them to it, try again later.
+BUSY_ERRORS = (DeadlockDetected, LockNotAvailable, SerializationFailure)
 
 
 def _where(ids, condition):
@@ -177,20 +191,45 @@ def insert_once(env, table, rows, conflict, now=None, raise_unseen=False, return
     now = now or fields.Datetime.now()
     audit = {"create_uid": env.uid, "create_date": now, "write_uid": env.uid, "write_date": now}
     columns = list(rows[0]) + [col for col in audit if col not in rows[0]]
-    values = SQL(", ").join(
-        SQL("(%s)", SQL(", ").join(SQL("%s", {**audit, **row}[col]) for col in columns))
-        for row in rows
+    values = SQL(
+        "VALUES %s",
+        SQL(", ").join(
+            SQL("(%s)", SQL(", ").join(SQL("%s", {**audit, **row}[col]) for col in columns))
+            for row in rows
+        ),
     )
+    return insert_select_once(env, table, columns, values, conflict, raise_unseen, returning)
+
+
+def insert_select_once(
+    env, table, columns, select, conflict=None, raise_unseen=False, returning=("id",)
+):
+    """``insert_once`` for rows given by a query: ``INSERT INTO table (columns) select
+    ON CONFLICT conflict DO NOTHING RETURNING ...``; ``select`` gives every column, the
+    audit ones included. Without ``conflict``, any unique key counts.
+    """
     query = SQL(
-        "INSERT INTO %s (%s) VALUES %s ON CONFLICT %s DO NOTHING RETURNING %s",
+        "INSERT INTO %s (%s) %s ON CONFLICT %s DO NOTHING RETURNING %s",
         SQL.identifier(table),
         SQL(", ").join(SQL.identifier(col) for col in columns),
-        values,
-        conflict,
+        select,
+        conflict or SQL(),
         SQL(", ").join(SQL.identifier(col) for col in returning),
     )
     rows = _fetch(env, query, raise_unseen)
     return [row[0] for row in rows] if len(returning) == 1 else rows
+
+
+def run_once(env, work, errors=CONFLICT_ERRORS):
+    """Run ``work()`` in a savepoint and return its result, or ``None`` when another worker
+    wrote the same unique rows first (``errors``): its work is undone, the transaction
+    goes on. For a job whose result is stored under a unique key (a daily snapshot).
+    """
+    try:
+        with mute_logger("odoo.sql_db"), env.cr.savepoint():
+            return work()
+    except errors:
+        return None
 
 
 def retry_batch(env, batch, retries=3, errors=CONFLICT_ERRORS, logger=None):

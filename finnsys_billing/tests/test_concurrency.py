@@ -9,9 +9,11 @@ from odoo.tools import SQL, mute_logger
 from odoo.addons.finnsys_billing.concurrency import (
     claim_rows,
     insert_once,
+    insert_select_once,
     lock_or_refuse,
     lock_rows,
     retry_batch,
+    run_once,
     serialize,
 )
 
@@ -210,3 +212,40 @@ class TestConcurrencyToolkit(CommittedCompanyCase):
             with self.assertRaises(SerializationFailure):
                 retry_batch(env_b, update, retries=0)
         self.assertEqual(self._count_key(key), 1)
+
+    def _insert_from_select(self, env, key):
+        row = {**self._attempt_row(key), "create_uid": env.uid, "write_uid": env.uid}
+        select = SQL(
+            "SELECT %s, NOW() AT TIME ZONE 'UTC', NOW() AT TIME ZONE 'UTC'",
+            SQL(", ").join(SQL("%s", value) for value in row.values()),
+        )
+        columns = [*row, "create_date", "write_date"]
+        return insert_select_once(env, "finnsys_topup_attempt", columns, select)
+
+    def test_insert_select_once_and_run_once_leave_the_key_to_its_first_writer(self):
+        key = f"toolkit-{uuid.uuid4().hex}"
+        with self.registry.cursor() as cr_a, self.registry.cursor() as cr_b:
+            env_a, env_b = self._env(cr_a), self._env(cr_b)
+            self._snapshot(cr_b)
+            self.assertEqual(len(self._insert_from_select(env_a, key)), 1)
+            cr_a.commit()
+            self.assertEqual(self._insert_from_select(env_b, key), [])
+
+            # Without ON CONFLICT the second writer fails: its work is undone.
+            self.assertIsNone(run_once(env_b, lambda: self._plain_insert(env_b, key)))
+            # The transaction goes on.
+            self.assertEqual(
+                claim_rows(env_b, "res_partner", self.partner_ids[1:]), self.partner_ids[1:]
+            )
+        self.assertEqual(self._count_key(key), 1)
+
+    def _plain_insert(self, env, key):
+        row = self._attempt_row(key)
+        env.cr.execute(
+            SQL(
+                "INSERT INTO finnsys_topup_attempt (%s) VALUES (%s) RETURNING id",
+                SQL(", ").join(SQL.identifier(col) for col in row),
+                SQL(", ").join(SQL("%s", value) for value in row.values()),
+            )
+        )
+        return env.cr.fetchone()[0]
