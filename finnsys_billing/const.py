@@ -70,5 +70,8 @@ BILLING_REMINDER_FIELDS = [
     "billing_reminder_opt_out",
 ]
 
+# Payment transactions that failed: nothing is in flight, a new charge may be made.
+FAILED_TX_STATES = ("error", "cancel")
+
 BILLING_USER_GROUP = "finnsys_billing.group_billing_user"
 BILLING_MANAGER_GROUP = "finnsys_billing.group_billing_manager"

@@ -42,7 +42,7 @@ class FinnsysBillingForecast(models.AbstractModel):
         )
 
     @api.model
-    def daily_consumption(self, partners, company):
+    def _daily_consumption(self, partners, company):
         """Average daily consumption per commercial partner of ``partners`` in ``company``,
         as ``{partner id: amount}`` (one query)."""
         if not partners.ids:

@@ -14,7 +14,6 @@ SKIP_REASONS = [
     ("opt_out", "Customer opted out"),
 ]
 BATCH_INVOICES = 200
-MAX_RETRIES = 3
 
 
 class FinnsysReminderLog(models.Model):
@@ -76,7 +75,6 @@ class FinnsysReminderLog(models.Model):
             partner_ids, batch_counts = retry_batch(
                 self.env,
                 lambda after=after_partner: self._reminder_next_batch(today, after, batch_size),
-                retries=MAX_RETRIES,
                 logger=_logger,
             )
             if not partner_ids:

@@ -8,7 +8,7 @@ from odoo.fields import Domain
 from odoo.tools import SQL, format_amount, split_every
 
 from ..concurrency import claim_rows, insert_once, lock_or_refuse
-from ..const import BILLING_MANAGER_GROUP
+from ..const import BILLING_MANAGER_GROUP, FAILED_TX_STATES
 
 _logger = logging.getLogger(__name__)
 
@@ -19,7 +19,6 @@ ATTEMPT_STATES = [
     ("cancelled", "Cancelled"),
 ]
 CLOSED_STATES = ("done", "failed", "cancelled")
-FAILED_TX_STATES = ("error", "cancel")
 BATCH_SIZE = 50
 
 

@@ -243,7 +243,7 @@ class ResPartner(models.Model):
     @api.depends_context("company")
     @api.depends("commercial_partner_id", "billing_mode")
     def _compute_billing_forecast(self):
-        daily = self.env["finnsys.billing.forecast"].daily_consumption(
+        daily = self.env["finnsys.billing.forecast"]._daily_consumption(
             self.commercial_partner_id._origin, self.env.company
         )
         for partner in self:
