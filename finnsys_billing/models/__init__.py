@@ -2,6 +2,7 @@ from . import ir_cron
 from . import res_company
 from . import res_config_settings
 from . import finnsys_billing_account
+from . import finnsys_billing_forecast
 from . import res_partner
 from . import account_move
 from . import finnsys_withdrawal

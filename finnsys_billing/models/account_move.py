@@ -6,7 +6,7 @@ from odoo.exceptions import RedirectWarning, UserError
 from odoo.fields import Domain
 from odoo.tools import SQL, format_amount
 
-from .res_company import BILLING_MODES
+from ..const import BILLING_MODES
 
 
 class AccountMove(models.Model):
@@ -142,10 +142,10 @@ class AccountMove(models.Model):
         )
         if not partners:
             return
-        Account = self.env["finnsys.billing.account"]
+        Account, Attempt = self.env["finnsys.billing.account"], self.env["finnsys.topup.attempt"]
         for company in self.filtered(lambda m: m.commercial_partner_id in partners).company_id:
             figures = Account._figures_for(partners, company)
-            if any(partner._billing_topup_needed(figures.get(partner.id)) for partner in partners):
+            if any(Attempt._needed(partner, figures.get(partner.id)) for partner in partners):
                 self.env.ref("finnsys_billing.ir_cron_billing_topup").sudo()._trigger()
                 return
 

@@ -40,7 +40,7 @@ class AccountPayment(models.Model):
                 }
             )
         partner = self.partner_id.commercial_partner_id.with_company(self.company_id)
-        partner.invalidate_recordset(["billing_balance"])
+        partner._billing_invalidate_figures()
         return {
             "method": self._finnsys_receipt_method(),
             "reference": tx.reference or "",

@@ -2,13 +2,7 @@ from odoo import api, fields, models
 from odoo.fields import Domain
 from odoo.tools import SQL
 
-from .res_company import BILLING_MODES
-
-BILLING_STATES = [
-    ("ok", "OK"),
-    ("low_balance", "Low balance"),
-    ("over_limit", "Over limit"),
-]
+from ..const import BILLING_MODES, BILLING_STATES, FIGURES_READ_FIELDS
 
 
 class FinnsysBillingAccount(models.Model):
@@ -103,6 +97,9 @@ class FinnsysBillingAccount(models.Model):
                        customer.billing_topup_enabled AS topup_enabled,
                        customer.billing_topup_threshold AS topup_threshold,
                        COALESCE(ledger.receivable, 0) AS receivable,
+                       -- the low-balance rule, read by the auto top-up and the warnings
+                       (customer.billing_mode = 'prepaid' AND -COALESCE(ledger.receivable, 0)
+                           <= COALESCE(customer.billing_topup_threshold, 0)) AS below_threshold,
                        COALESCE(ledger.outstanding, 0) AS outstanding,
                        COALESCE(ledger.overdue, 0) AS overdue,
                        COALESCE(ledger.unapplied_credit, 0) AS unapplied_credit,
@@ -136,8 +133,7 @@ class FinnsysBillingAccount(models.Model):
                             AND credit_limit - receivable < 0 THEN 'over_limit'
                        WHEN use_limit AND billing_mode = 'postpaid' AND credit_limit > 0
                             AND receivable > credit_limit THEN 'over_limit'
-                       WHEN billing_mode = 'prepaid'
-                            AND -receivable <= COALESCE(topup_threshold, 0) THEN 'low_balance'
+                       WHEN below_threshold THEN 'low_balance'
                        WHEN use_limit AND billing_mode = 'postpaid' AND credit_limit > 0
                             AND credit_limit - receivable < credit_limit * 0.1 THEN 'low_balance'
                        ELSE 'ok'
@@ -375,32 +371,8 @@ class FinnsysBillingAccount(models.Model):
     def _flush_ledger(self):
         """Flush only what the figures read: a full flush in the middle of a posting would
         split Odoo's batched writes into more queries."""
-        self.env["account.move.line"].flush_model(
-            [
-                "amount_residual",
-                "reconciled",
-                "parent_state",
-                "account_id",
-                "company_id",
-                "partner_id",
-                "date_maturity",
-                "date",
-            ]
-        )
-        self.env["account.account"].flush_model(["account_type"])
-        self.env["res.partner"].flush_model(
-            [
-                "commercial_partner_id",
-                "billing_mode",
-                "billing_topup_enabled",
-                "billing_topup_threshold",
-                "credit_limit",
-                "active",
-                "customer_rank",
-                "company_id",
-                "name",
-            ]
-        )
+        for model, fnames in FIGURES_READ_FIELDS.items():
+            self.env[model].flush_model(fnames)
 
     def action_open_partner(self):
         self.ensure_one()

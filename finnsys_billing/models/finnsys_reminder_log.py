@@ -1,12 +1,10 @@
 import logging
 from collections import Counter, defaultdict
 
-from psycopg2.errors import SerializationFailure, UniqueViolation
-
 from odoo import api, fields, models
-from odoo.exceptions import UserError
-from odoo.fields import Command
 from odoo.tools import SQL
+
+from ..concurrency import claim_rows, insert_once, retry_batch
 
 _logger = logging.getLogger(__name__)
 
@@ -16,7 +14,6 @@ SKIP_REASONS = [
     ("opt_out", "Customer opted out"),
 ]
 BATCH_INVOICES = 200
-MAX_RETRIES = 3
 
 
 class FinnsysReminderLog(models.Model):
@@ -66,31 +63,35 @@ class FinnsysReminderLog(models.Model):
         """
         today = fields.Date.context_today(self)
         counts = Counter()
-        after_partner, retries = 0, 0
+        after_partner = 0
         Cron = self.env["ir.cron"]
         if not Cron._finnsys_has_time():
             # A later call of a run that spent its time: hand everything to the next run.
             Cron._commit_progress(remaining=self._reminder_count_remaining(today, after_partner))
             return dict(counts)
-        while partner_ids := self._reminder_next_customers(today, after_partner, batch_size):
-            try:
-                batch_counts = self._reminder_process_customers(partner_ids, today)
-            except (SerializationFailure, UniqueViolation):
-                # Another run logged some of these reminders after this transaction's snapshot
-                # was taken; a fresh snapshot sees them and sends nothing twice.
-                self.env.cr.rollback()
-                _logger.info("Payment reminders: batch logged meanwhile by another run, retrying")
-                retries += 1
-                if retries > MAX_RETRIES:
-                    raise
-                continue
-            after_partner, retries = partner_ids[-1], 0
+        while True:
+            # Another run may log some of these reminders after this transaction's snapshot
+            # was taken; the batch is then retried on a fresh one, which sends nothing twice.
+            partner_ids, batch_counts = retry_batch(
+                self.env,
+                lambda after=after_partner: self._reminder_next_batch(today, after, batch_size),
+                logger=_logger,
+            )
+            if not partner_ids:
+                break
+            after_partner = partner_ids[-1]
             counts.update(batch_counts, batches=1)
             remaining = self._reminder_count_remaining(today, after_partner)
             if not Cron._finnsys_commit_batch(batch_counts["invoices"], remaining=remaining):
                 break
         _logger.info("Payment reminders: %s", dict(counts))
         return dict(counts)
+
+    @api.model
+    def _reminder_next_batch(self, today, after_partner, limit):
+        """Process the next customers with reminders due: (their ids, counts)."""
+        partner_ids = self._reminder_next_customers(today, after_partner, limit)
+        return partner_ids, partner_ids and self._reminder_process_customers(partner_ids, today)
 
     @api.model
     def _reminder_due_sql(self, today):
@@ -178,17 +179,9 @@ class FinnsysReminderLog(models.Model):
         if not rules_by_move:
             return {}, {}
         # Invoices a concurrent run is working on are left to it.
-        self.env.cr.execute(
-            SQL(
-                "SELECT id FROM account_move WHERE id IN %s ORDER BY id "
-                "FOR NO KEY UPDATE SKIP LOCKED",
-                tuple(rules_by_move),
-            ),
-            # A row changed by a run that committed after this snapshot raises a serialization
-            # failure; the caller retries the batch on a fresh snapshot, so it is no error.
-            log_exceptions=False,
-        )
-        claimed = {row[0] for row in self.env.cr.fetchall()}
+        # A row changed by a run that committed after this snapshot raises a serialization
+        # failure; the caller retries the batch on a fresh snapshot, so it is no error.
+        claimed = set(claim_rows(self.env, "account_move", list(rules_by_move), raise_unseen=True))
         return {mid: rules for mid, rules in rules_by_move.items() if mid in claimed}, logged_offset
 
     @api.model
@@ -231,41 +224,29 @@ class FinnsysReminderLog(models.Model):
         """
         if not decisions:
             return {}
-        now, uid = self.env.cr.now(), self.env.uid
+        now = self.env.cr.now()
         rows = [
-            SQL(
-                "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                invoice.id,
-                rule.id,
-                invoice.commercial_partner_id.id,
-                invoice.company_id.id,
-                now,
-                "skipped" if reason else "sent",
-                reason or None,
-                uid,
-                now,
-                uid,
-                now,
-            )
+            {
+                "move_id": invoice.id,
+                "rule_id": rule.id,
+                "partner_id": invoice.commercial_partner_id.id,
+                "company_id": invoice.company_id.id,
+                "date": now,
+                "state": "skipped" if reason else "sent",
+                "skip_reason": reason or None,
+            }
             for invoice, rule, reason in decisions
         ]
-        self.env.cr.execute(
-            SQL(
-                """
-                INSERT INTO finnsys_reminder_log (move_id, rule_id, partner_id, company_id, date,
-                    state, skip_reason, create_uid, create_date, write_uid, write_date)
-                VALUES %s
-                ON CONFLICT (move_id, rule_id) DO NOTHING
-                RETURNING id, move_id, rule_id
-                """,
-                SQL(", ").join(rows),
-            ),
-            log_exceptions=False,
+        inserted = insert_once(
+            self.env,
+            self._table,
+            rows,
+            SQL("(move_id, rule_id)"),
+            now=now,
+            raise_unseen=True,
+            returning=("id", "move_id", "rule_id"),
         )
-        return {
-            (move_id, rule_id): self.browse(log_id)
-            for log_id, move_id, rule_id in self.env.cr.fetchall()
-        }
+        return {(move_id, rule_id): self.browse(log_id) for log_id, move_id, rule_id in inserted}
 
     @api.model
     def _reminder_send(self, to_send):
@@ -289,7 +270,7 @@ class FinnsysReminderLog(models.Model):
             group = self.env["account.move"].union(*(invoice for invoice, _rule in members))
             sendings.append((members[0][0], members[0][1], group))
             logs.update({invoice.id: to_send[invoice, rule] for invoice, rule in members})
-        mails = self._reminder_queue_mails(sendings)
+        mails = self.env["finnsys.reminder.rule"]._queue_mails(sendings)
         for lead, rule, group in sendings:
             notes = self._reminder_log_in_chatter(lead, rule, group)
             for invoice in group:
@@ -297,39 +278,6 @@ class FinnsysReminderLog(models.Model):
                     {"mail_id": mails[lead.id].id, "message_id": notes[invoice.id].id}
                 )
         return len(sendings)
-
-    @api.model
-    def _reminder_queue_mails(self, sendings):
-        """Render and queue the e-mails of ``sendings`` [(lead, rule, group)], in batches of
-        invoices that share a template, each with the PDFs of its group attached.
-
-        :return: {lead id: mail.mail}
-        """
-        if not sendings:
-            return {}
-        invoices = self.env["account.move"].union(*(group for _lead, _rule, group in sendings))
-        self._reminder_ensure_tokens(invoices)
-        pdfs = self._reminder_pdfs(invoices)
-        reminded = self._reminder_reminded_before(
-            [(invoice, rule) for _lead, rule, group in sendings for invoice in group]
-        )
-        mails, single = {}, defaultdict(lambda: self.env["account.move"])
-        for lead, rule, group in sendings:
-            if group == lead:
-                single[rule.template_id] |= lead
-                continue
-            template = rule.template_id.with_context(
-                finnsys_reminder_move_ids=group.ids, finnsys_reminder_reminded_ids=reminded
-            )
-            mails[lead.id] = template.send_mail_batch(lead.ids)
-        for template, leads in single.items():
-            template = template.with_context(finnsys_reminder_reminded_ids=reminded)
-            for mail in template.send_mail_batch(leads.ids):
-                mails[mail.res_id] = mail
-        for lead, _rule, group in sendings:
-            attachments = [pdfs[invoice.id].id for invoice in group if pdfs[invoice.id]]
-            mails[lead.id].attachment_ids = [Command.link(a_id) for a_id in attachments]
-        return mails
 
     @api.model
     def _reminder_reminded_before(self, pairs):
@@ -364,24 +312,6 @@ class FinnsysReminderLog(models.Model):
         )
 
     @api.model
-    def _reminder_ensure_tokens(self, invoices):
-        """Give the invoices the access token of their portal payment link.
-
-        ``account.move.write`` re-synchronises each invoice's journal items, which costs far
-        more than a reminder; the token is a plain column, so it is set in one statement.
-        """
-        missing = invoices.filtered(lambda m: not m.access_token)
-        if missing:
-            self.env.cr.execute(
-                SQL(
-                    "UPDATE account_move SET access_token = gen_random_uuid()::text "
-                    "WHERE id IN %s AND access_token IS NULL",
-                    tuple(missing.ids),
-                )
-            )
-            missing.invalidate_recordset(["access_token"])
-
-    @api.model
     def _reminder_log_in_chatter(self, lead, rule, group):
         """The reminder history in the invoices' chatter: one note on each invoice.
 
@@ -413,61 +343,3 @@ class FinnsysReminderLog(models.Model):
         if not invoice.partner_id.email:
             return "no_email"
         return False
-
-    @api.model
-    def _reminder_pdfs(self, invoices):
-        """The invoices' PDFs, rendered in one go for those that have none yet.
-
-        A rendered PDF is kept as the invoice's document, as Odoo does when it first sends an
-        invoice, so every reminder carries the same file.
-
-        :return: {invoice id: ir.attachment}
-        """
-        report = self.env.ref("account.account_invoices")
-        missing = invoices.filtered(lambda m: not m.invoice_pdf_report_id)
-        values = []
-        for company, moves in missing.grouped("company_id").items():
-            content_by_id = self._reminder_render_pdfs(report, company, moves)
-            values += [
-                {
-                    "name": move._get_invoice_report_filename(report=report),
-                    "raw": content_by_id[move.id],
-                    "mimetype": "application/pdf",
-                    "res_model": "account.move",
-                    "res_id": move.id,
-                    "res_field": "invoice_pdf_report_file",
-                }
-                for move in moves
-                if move.id in content_by_id
-            ]
-        if values:
-            self.env["ir.attachment"].sudo().create(values)
-            invoices.invalidate_recordset(["invoice_pdf_report_id", "invoice_pdf_report_file"])
-        return {invoice.id: invoice.invoice_pdf_report_id for invoice in invoices}
-
-    @api.model
-    def _reminder_render_pdfs(self, report, company, moves):
-        """{invoice id: PDF content}, rendered in one go when wkhtmltopdf can.
-
-        When wkhtmltopdf exits with code 1 (it could not load the styles from ``report.url``
-        or ``web.base.url``, as a cron server behind a proxy often cannot, or it lacks the
-        patched Qt), Odoo refuses a PDF of several documents but only warns for one: the
-        invoices are then rendered one by one, or the run would fail and send no reminder.
-        """
-        Report = self.env["ir.actions.report"].with_company(company)
-        try:
-            content, report_type = Report._pre_render_qweb_pdf(
-                report.report_name, res_ids=moves.ids
-            )
-        except UserError:
-            if len(moves) == 1:
-                raise
-            _logger.warning(
-                "Payment reminders: wkhtmltopdf failed on %s invoices, rendering them one by one",
-                len(moves),
-            )
-            content_by_id = {}
-            for move in moves:
-                content_by_id.update(self._reminder_render_pdfs(report, company, move))
-            return content_by_id
-        return Report._get_splitted_report(report.report_name, content, report_type)

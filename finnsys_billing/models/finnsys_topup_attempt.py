@@ -2,12 +2,13 @@ import logging
 from collections import Counter
 from datetime import timedelta
 
-from psycopg2.errors import LockNotAvailable, SerializationFailure
-
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.fields import Domain
 from odoo.tools import SQL, format_amount, split_every
+
+from ..concurrency import claim_rows, insert_once, lock_or_refuse
+from ..const import BILLING_MANAGER_GROUP, FAILED_TX_STATES
 
 _logger = logging.getLogger(__name__)
 
@@ -18,7 +19,6 @@ ATTEMPT_STATES = [
     ("cancelled", "Cancelled"),
 ]
 CLOSED_STATES = ("done", "failed", "cancelled")
-FAILED_TX_STATES = ("error", "cancel")
 BATCH_SIZE = 50
 
 
@@ -92,13 +92,13 @@ class FinnsysTopupAttempt(models.Model):
     def _topup_run(self, batch_size):
         stats = Counter()
         Cron = self.env["ir.cron"]
-        Partner = self.env["res.partner"]
+        Forecast = self.env["finnsys.billing.forecast"]
         work = [
             (company, partner_ids)
             for company in self.env["res.company"].sudo().search([])
-            for partner_ids in split_every(batch_size, self._topup_candidates(company))
+            for partner_ids in split_every(batch_size, Forecast._topup_candidates(company))
         ]
-        warnings = list(split_every(batch_size, Partner._billing_low_balance_changes()))
+        warnings = list(split_every(batch_size, Forecast._low_balance_changes()))
         remaining = sum(len(ids) for _company, ids in work) + sum(len(w) for w in warnings)
         # Committed now: a run that has no time left hands everything to the next run.
         if not Cron._finnsys_commit_batch(remaining=remaining):
@@ -108,7 +108,7 @@ class FinnsysTopupAttempt(models.Model):
             if not Cron._finnsys_commit_batch(len(partner_ids)):
                 return self._topup_log(stats)
         for rows in warnings:
-            Partner._billing_send_low_balance_warnings(rows, stats)
+            Forecast._send_low_balance_warnings(rows, stats)
             if not Cron._finnsys_commit_batch(len(rows)):
                 break
         return self._topup_log(stats)
@@ -119,49 +119,11 @@ class FinnsysTopupAttempt(models.Model):
         return dict(stats)
 
     @api.model
-    def _topup_candidates(self, company):
-        """Ids of the customers of ``company`` to work on now: prepaid, auto top-up on, balance
-        at or below the threshold and no attempt under way; or with a pending attempt due."""
-        self.env.flush_all()
-        self.env.cr.execute(
-            SQL(
-                """
-                WITH figures AS (%(figures)s)
-                SELECT figures.partner_id
-                  FROM figures
-                  JOIN res_partner partner ON partner.id = figures.partner_id
-                  JOIN payment_token token
-                    ON token.id = partner.billing_token_id AND token.active
-                  JOIN payment_provider provider
-                    ON provider.id = token.provider_id AND provider.company_id = %(company)s
-                 WHERE figures.billing_mode = 'prepaid'
-                   AND figures.topup_enabled
-                   AND figures.balance <= COALESCE(partner.billing_topup_threshold, 0)
-                   AND NOT EXISTS (
-                       SELECT 1 FROM finnsys_topup_attempt attempt
-                        WHERE attempt.partner_id = figures.partner_id
-                          AND attempt.company_id = %(company)s
-                          AND attempt.state = 'pending')
-                 UNION
-                SELECT partner_id
-                  FROM finnsys_topup_attempt
-                 WHERE company_id = %(company)s
-                   AND state = 'pending'
-                   AND (next_try_at IS NULL OR next_try_at <= %(now)s)
-                 ORDER BY 1
-                """,
-                figures=self.env["finnsys.billing.account"]._figures_sql(company),
-                company=company.id,
-                now=fields.Datetime.now(),
-            )
-        )
-        return [row[0] for row in self.env.cr.fetchall()]
-
-    @api.model
     def _topup_process_batch(self, company, partner_ids, stats):
         """Two steps per batch: open the attempts and their transactions and commit them, then
         charge. A crash between the two leaves pending attempts that the next run resumes."""
-        partners = self._topup_claim(partner_ids)
+        # Customers another worker holds are skipped: they are being served.
+        partners = self.env["res.partner"].browse(claim_rows(self.env, "res_partner", partner_ids))
         stats["busy"] += len(partner_ids) - len(partners)
         attempts = self._topup_open_attempts(partners, company, stats)
         attempts._topup_prepare_transactions()
@@ -177,40 +139,20 @@ class FinnsysTopupAttempt(models.Model):
                 stats["errors"] += 1
 
     @api.model
-    def _topup_claim(self, partner_ids):
-        """Lock the customers no other worker holds; skip the others (they are being served)."""
-        query = SQL(
-            "SELECT id FROM res_partner WHERE id IN %s ORDER BY id FOR NO KEY UPDATE SKIP LOCKED",
-            tuple(partner_ids),
-        )
-        return self.env["res.partner"].browse(self._topup_locked_ids(query))
-
-    @api.model
-    def _topup_lock(self, attempt_ids, nowait=False):
-        if not attempt_ids:
-            return self.browse()
-        query = SQL(
-            "SELECT id FROM finnsys_topup_attempt WHERE id IN %s AND state = 'pending' "
-            "ORDER BY id FOR NO KEY UPDATE %s",
-            tuple(attempt_ids),
-            SQL("NOWAIT") if nowait else SQL("SKIP LOCKED"),
-        )
-        attempts = self.browse(self._topup_locked_ids(query))
+    def _topup_lock(self, attempt_ids, busy=None):
+        """Lock the pending attempts no other worker holds, or refuse with ``busy``."""
+        pending = SQL("state = 'pending'")
+        if busy:
+            ids = lock_or_refuse(
+                self.env, self._table, attempt_ids, busy, condition=pending, refuse_unseen=True
+            )
+        else:
+            ids = claim_rows(self.env, self._table, attempt_ids, condition=pending)
+        attempts = self.browse(ids)
         # Another worker may have moved these rows since our cache was filled.
         attempts.invalidate_recordset()
         attempts.transaction_id.invalidate_recordset()
         return attempts
-
-    @api.model
-    def _topup_locked_ids(self, query):
-        """Run a locking query; a row changed by a worker that committed after our snapshot
-        started counts as taken (Odoo runs in REPEATABLE READ)."""
-        try:
-            with self.env.cr.savepoint(flush=False):
-                self.env.cr.execute(query, log_exceptions=False)
-                return [row[0] for row in self.env.cr.fetchall()]
-        except SerializationFailure:
-            return []
 
     # --- attempts ----------------------------------------------------------------------------
 
@@ -232,7 +174,7 @@ class FinnsysTopupAttempt(models.Model):
         closed, spent = self._topup_history(partners, company)
         to_work = self.browse()
         for partner in partners:
-            needed = manual or partner._billing_topup_needed(figures.get(partner.id))
+            needed = manual or self._needed(partner, figures.get(partner.id))
             attempt = pending_by_partner.get(partner)
             if attempt:
                 if not (manual or attempt._topup_is_due()):
@@ -250,6 +192,18 @@ class FinnsysTopupAttempt(models.Model):
                 stats["started" if attempt else "busy"] += 1
                 to_work |= attempt
         return to_work
+
+    @api.model
+    def _needed(self, partner, figures):
+        """Whether commercial ``partner`` is to be topped up now, from its ledger ``figures``
+        (a row of ``finnsys.billing.account``)."""
+        return bool(
+            figures
+            and partner.billing_mode == "prepaid"
+            and partner.billing_topup_enabled
+            and partner.sudo().billing_token_id.active
+            and figures["below_threshold"]
+        )
 
     @api.model
     def _topup_history(self, partners, company):
@@ -290,28 +244,17 @@ class FinnsysTopupAttempt(models.Model):
     def _topup_insert(self, partner, company, key, origin):
         """Create the attempt unless the key is taken; ``ON CONFLICT`` waits for a worker that
         is inserting the same key and then yields to it."""
-        now = fields.Datetime.now()
-        query = SQL(
-            """
-            INSERT INTO finnsys_topup_attempt (
-                partner_id, company_id, currency_id, amount, state, origin, try_count,
-                idempotency_key, create_uid, create_date, write_uid, write_date)
-            VALUES (%s, %s, %s, %s, 'pending', %s, 0, %s, %s, %s, %s, %s)
-            ON CONFLICT (idempotency_key) DO NOTHING
-            RETURNING id
-            """,
-            partner.id,
-            company.id,
-            company.currency_id.id,
-            partner.billing_topup_amount,
-            origin,
-            key,
-            self.env.uid,
-            now,
-            self.env.uid,
-            now,
-        )
-        return self.browse(self._topup_locked_ids(query))
+        row = {
+            "partner_id": partner.id,
+            "company_id": company.id,
+            "currency_id": company.currency_id.id,
+            "amount": partner.billing_topup_amount,
+            "state": "pending",
+            "origin": origin,
+            "try_count": 0,
+            "idempotency_key": key,
+        }
+        return self.browse(insert_once(self.env, self._table, [row], SQL("(idempotency_key)")))
 
     def _topup_is_due(self):
         self.ensure_one()
@@ -420,7 +363,7 @@ class FinnsysTopupAttempt(models.Model):
         )
 
     def _topup_billing_manager(self):
-        managers = self.env.ref("finnsys_billing.group_billing_manager").sudo().all_user_ids
+        managers = self.env.ref(BILLING_MANAGER_GROUP).sudo().all_user_ids
         return managers.filtered(
             lambda user: not user.share and self.company_id in user.company_ids
         ).sorted("id")[:1]
@@ -432,49 +375,21 @@ class FinnsysTopupAttempt(models.Model):
         """Charge the customer's top-up amount now, whatever its balance. Shares the attempt
         (and its key) with the scheduled action, so both at once still charge once."""
         partner = partner.commercial_partner_id
-        token = partner.sudo().billing_token_id
-        if (
-            partner.billing_mode != "prepaid"
-            or not token.active
-            or partner.billing_topup_amount <= 0
-        ):
-            raise UserError(
-                self.env._(
-                    "Only a prepaid customer with an active Saved Payment Method and a Top-up "
-                    "Amount can be topped up: complete the Billing tab of %(partner)s.",
-                    partner=partner.display_name,
-                )
-            )
-        company = token.provider_id.company_id
-        busy = UserError(
-            self.env._(
-                "A top-up of %(partner)s is already under way: try again in a minute.",
-                partner=partner.display_name,
-            )
+        company = partner._billing_check_topup_now().provider_id.company_id
+        busy = self.env._(
+            "A top-up of %(partner)s is already under way: try again in a minute.",
+            partner=partner.display_name,
         )
-        try:
-            with self.env.cr.savepoint(flush=False):
-                self.env.cr.execute(
-                    SQL(
-                        "SELECT id FROM res_partner WHERE id = %s FOR NO KEY UPDATE NOWAIT",
-                        partner.id,
-                    ),
-                    log_exceptions=False,
-                )
-        except LockNotAvailable:
-            raise busy from None
+        lock_or_refuse(self.env, "res_partner", partner.ids, busy)
         stats = Counter()
         attempts = self._topup_open_attempts(partner, company, stats, origin="manual")
         if not attempts:
-            raise busy
+            raise UserError(busy)
         attempts._topup_force_due()
         attempts._topup_prepare_transactions()
-        try:
-            locked = self._topup_lock(attempts.ids, nowait=True)
-        except LockNotAvailable:
-            raise busy from None
+        locked = self._topup_lock(attempts.ids, busy=busy)
         if not locked:
-            raise busy
+            raise UserError(busy)
         locked._topup_advance(stats)
         return locked
 

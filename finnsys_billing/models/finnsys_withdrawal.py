@@ -1,9 +1,10 @@
-from psycopg2.errors import LockNotAvailable
-
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.fields import Domain
-from odoo.tools import SQL, format_amount
+from odoo.tools import format_amount
+
+from ..concurrency import lock_or_refuse, lock_rows
+from ..const import BILLING_MANAGER_GROUP
 
 WITHDRAWAL_STATES = [
     ("requested", "Requested"),
@@ -35,7 +36,6 @@ EDITABLE_IN_STATES = {
 }
 # Refund transactions that are still on their way or went through: no second one is sent.
 LIVE_REFUND_STATES = ("draft", "pending", "authorized", "done")
-MANAGER_GROUP = "finnsys_billing.group_billing_manager"
 
 
 class FinnsysWithdrawal(models.Model):
@@ -168,7 +168,7 @@ class FinnsysWithdrawal(models.Model):
             return 0.0
         partner = self.partner_id.commercial_partner_id.with_company(self.company_id)
         # The figures are not tied to any stored field: drop what an earlier read cached.
-        partner.invalidate_recordset(["billing_balance", "billing_unapplied_credit"])
+        partner._billing_invalidate_figures()
         return min(partner.billing_unapplied_credit, max(partner.billing_balance, 0.0))
 
     @api.constrains("amount", "partner_id", "company_id", "journal_id", "source_transaction_id")
@@ -269,7 +269,7 @@ class FinnsysWithdrawal(models.Model):
                 )
 
     def _check_manager(self):
-        if not self.env.user.has_group(MANAGER_GROUP):
+        if not self.env.user.has_group(BILLING_MANAGER_GROUP):
             raise AccessError(
                 self.env._(
                     "Only a billing manager may approve, pay or cancel an approved withdrawal."
@@ -459,9 +459,7 @@ class FinnsysWithdrawal(models.Model):
         too, and a withdrawal already paid is left alone, so it is booked once.
         """
         self.ensure_one()
-        self.env.cr.execute(
-            SQL("SELECT id FROM finnsys_withdrawal WHERE id = %s FOR NO KEY UPDATE", self.id)
-        )
+        lock_rows(self.env, self._table, self.ids)
         self.invalidate_recordset(["state", "payment_id"])
         if self.state != "approved" or self.payment_id:
             return False
@@ -472,21 +470,12 @@ class FinnsysWithdrawal(models.Model):
         return True
 
     def _lock_for_payment(self):
-        if not self:
-            return
-        try:
-            with self.env.cr.savepoint(flush=False):
-                self.env.cr.execute(
-                    SQL(
-                        "SELECT id FROM finnsys_withdrawal WHERE id IN %s FOR NO KEY UPDATE NOWAIT",
-                        tuple(self.ids),
-                    ),
-                    log_exceptions=False,  # a busy row is answered below, not an error
-                )
-        except LockNotAvailable as error:
-            raise UserError(
-                self.env._("This withdrawal is already being paid: reload the page in a moment.")
-            ) from error
+        lock_or_refuse(
+            self.env,
+            self._table,
+            self.ids,
+            self.env._("This withdrawal is already being paid: reload the page in a moment."),
+        )
 
     def _pay(self):
         self.ensure_one()

@@ -1,9 +1,7 @@
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
-BILLING_MODES = [("prepaid", "Prepaid"), ("postpaid", "Postpaid")]
-DEFAULT_AGING_LIMITS = "30,60,90,120"
-MAX_AGING_LIMITS = 9
+from ..const import BILLING_MODES, DEFAULT_AGING_LIMITS, MAX_AGING_LIMITS
 
 
 def parse_aging_limits(env, text):

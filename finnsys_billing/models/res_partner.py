@@ -1,44 +1,16 @@
-import logging
-from datetime import timedelta
-
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.fields import Domain
-from odoo.tools import SQL
 
-from .finnsys_billing_account import BILLING_STATES
-from .res_company import BILLING_MODES
-
-_logger = logging.getLogger(__name__)
-
-BILLING_FIGURE_FIELDS = [
-    "billing_receivable",
-    "billing_balance",
-    "billing_outstanding",
-    "billing_overdue",
-    "billing_unapplied_credit",
-    "billing_open_count",
-    "billing_open_total",
-    "billing_in_progress",
-    "billing_credit_limit",
-    "billing_available",
-    "billing_limit_enforced",
-    "billing_state",
-]
-BILLING_SETTINGS_FIELDS = [
-    "billing_mode",
-    "billing_payment_method",
-    "billing_token_id",
-    "billing_topup_enabled",
-    "billing_topup_amount",
-    "billing_topup_threshold",
-    "billing_topup_monthly_cap",
-]
-BILLING_REMINDER_FIELDS = [
-    "billing_reminder_promise_date",
-    "billing_reminder_dispute",
-    "billing_reminder_opt_out",
-]
+from ..concurrency import serialize
+from ..const import (
+    BILLING_FIGURE_FIELDS,
+    BILLING_MODES,
+    BILLING_REMINDER_FIELDS,
+    BILLING_SETTINGS_FIELDS,
+    BILLING_STATES,
+    BILLING_USER_GROUP,
+)
 
 
 class ResPartner(models.Model):
@@ -271,8 +243,9 @@ class ResPartner(models.Model):
     @api.depends_context("company")
     @api.depends("commercial_partner_id", "billing_mode")
     def _compute_billing_forecast(self):
-        commercial = self.commercial_partner_id._origin
-        daily = self._billing_daily_consumption(commercial, self.env.company)
+        daily = self.env["finnsys.billing.forecast"]._daily_consumption(
+            self.commercial_partner_id._origin, self.env.company
+        )
         for partner in self:
             consumption = daily.get(partner.commercial_partner_id._origin.id, 0.0)
             partner.billing_daily_consumption = consumption
@@ -284,155 +257,10 @@ class ResPartner(models.Model):
             return 0
         return int(balance // daily)
 
-    @api.model
-    def _billing_daily_consumption(self, partners, company):
-        """Average daily consumption per commercial partner: its posted customer invoices of
-        the last 30 days in ``company``, divided by 30 (one query)."""
-        if not partners.ids:
-            return {}
-        self.env["account.move"].flush_model(
-            ["move_type", "state", "company_id", "commercial_partner_id", "invoice_date"]
-        )
-        today = fields.Date.context_today(self)
-        self.env.cr.execute(
-            SQL(
-                """
-                SELECT commercial_partner_id, SUM(amount_total_signed) / 30
-                  FROM account_move
-                 WHERE move_type = 'out_invoice'
-                   AND state = 'posted'
-                   AND company_id = %s
-                   AND commercial_partner_id IN %s
-                   AND invoice_date > %s
-                   AND invoice_date <= %s
-                 GROUP BY commercial_partner_id
-                """,
-                company.id,
-                tuple(partners.ids),
-                today - timedelta(days=30),
-                today,
-            )
-        )
-        return {partner_id: float(daily) for partner_id, daily in self.env.cr.fetchall()}
-
-    def _billing_topup_needed(self, figures):
-        """Whether this commercial partner should be topped up now, from its ledger figures."""
-        self.ensure_one()
-        token = self.sudo().billing_token_id
-        return bool(
-            figures
-            and self.billing_mode == "prepaid"
-            and self.billing_topup_enabled
-            and token.active
-            and self.currency_id.compare_amounts(figures["balance"], self.billing_topup_threshold)
-            <= 0
-        )
-
-    @api.model
-    def _billing_low_balance_changes(self):
-        """Prepaid customers to warn now, as (partner id, company id), after clearing the flag
-        of those whose balance is healthy again (so the next crossing warns again).
-
-        Low: auto top-up off, some consumption in the last 30 days, and a balance at or below
-        the threshold or lasting fewer days than the company's warning horizon. One query over
-        all companies; a customer is low when it is low in any of them.
-        """
-        self.env.flush_all()
-        companies = self.env["res.company"].sudo().search([])
-        today = fields.Date.context_today(self)
-        self.env.cr.execute(
-            SQL(
-                """
-                WITH figures AS (%(figures)s),
-                consumption AS (
-                    SELECT commercial_partner_id AS partner_id, company_id,
-                           SUM(amount_total_signed) / 30 AS daily
-                      FROM account_move
-                     WHERE move_type = 'out_invoice' AND state = 'posted'
-                       AND invoice_date > %(since)s AND invoice_date <= %(today)s
-                     GROUP BY 1, 2
-                ),
-                checks AS (
-                    SELECT figures.partner_id, figures.company_id,
-                           COALESCE(figures.billing_mode = 'prepaid'
-                                AND NOT COALESCE(figures.topup_enabled, FALSE)
-                                AND consumption.daily > 0
-                                AND (figures.balance <= COALESCE(figures.topup_threshold, 0)
-                                     OR figures.balance
-                                        < consumption.daily * company.billing_low_balance_days),
-                                FALSE) AS low
-                      FROM figures
-                      JOIN res_company company ON company.id = figures.company_id
-                 LEFT JOIN consumption
-                        ON consumption.partner_id = figures.partner_id
-                       AND consumption.company_id = figures.company_id
-                )
-                SELECT checks.partner_id,
-                       MIN(checks.company_id) FILTER (WHERE checks.low),
-                       partner.billing_low_balance_notified
-                  FROM checks
-                  JOIN res_partner partner ON partner.id = checks.partner_id
-                 GROUP BY checks.partner_id, partner.billing_low_balance_notified
-                HAVING BOOL_OR(checks.low) IS DISTINCT FROM
-                       COALESCE(partner.billing_low_balance_notified, FALSE)
-                 ORDER BY checks.partner_id
-                """,
-                figures=self.env["finnsys.billing.account"]._figures_sql(companies),
-                since=today - timedelta(days=30),
-                today=today,
-            )
-        )
-        rows = self.env.cr.fetchall()
-        healthy = tuple(partner_id for partner_id, _company, notified in rows if notified)
-        if healthy:
-            self.env["finnsys.topup.attempt"]._topup_locked_ids(
-                SQL(
-                    "UPDATE res_partner SET billing_low_balance_notified = FALSE "
-                    "WHERE id IN %s RETURNING id",
-                    healthy,
-                )
-            )
-            self.invalidate_model(["billing_low_balance_notified"])
-        return [
-            (partner_id, company_id) for partner_id, company_id, notified in rows if not notified
-        ]
-
-    @api.model
-    def _billing_send_low_balance_warnings(self, rows, stats):
-        """Send the low-balance e-mail once per crossing: the flag is set on rows claimed with
-        ``SKIP LOCKED``, so two workers never warn the same customer twice."""
-        partners = self.browse([partner_id for partner_id, _company in rows])
-        no_email = partners.filtered(lambda p: not p.email)
-        for partner in no_email:
-            _logger.info("Low-balance warning not sent: partner %s has no e-mail", partner.id)
-        stats["no_email"] += len(no_email)
-        ids = tuple((partners - no_email).ids)
-        if not ids:
-            return
-        claimed = self.env["finnsys.topup.attempt"]._topup_locked_ids(
-            SQL(
-                """
-                UPDATE res_partner SET billing_low_balance_notified = TRUE
-                 WHERE id IN (SELECT id FROM res_partner
-                               WHERE id IN %s AND NOT COALESCE(billing_low_balance_notified, FALSE)
-                               ORDER BY id FOR NO KEY UPDATE SKIP LOCKED)
-                RETURNING id
-                """,
-                ids,
-            )
-        )
-        self.invalidate_model(["billing_low_balance_notified"])
-        company_of = dict(rows)
-        template = self.env.ref("finnsys_billing.mail_template_low_balance").sudo()
-        for partner_id in claimed:
-            company = self.env["res.company"].browse(company_of[partner_id])
-            template.with_company(company).send_mail(partner_id)
-        stats["low_balance_warned"] += len(claimed)
-
     def action_billing_topup_now(self):
         """Charge the top-up amount to the saved payment method now (billing users)."""
         self.ensure_one()
-        if not self.env.user.has_group("finnsys_billing.group_billing_user"):
+        if not self.env.user.has_group(BILLING_USER_GROUP):
             raise AccessError(self.env._("Only billing users can top up a customer."))
         attempt = self.env["finnsys.topup.attempt"].sudo()._topup_now(self)
         if attempt.state == "done":
@@ -461,6 +289,20 @@ class ResPartner(models.Model):
                 "next": {"type": "ir.actions.client", "tag": "soft_reload"},
             },
         }
+
+    def _billing_check_topup_now(self):
+        """The saved payment method to charge a top-up now, or a UserError saying what the
+        Billing tab still lacks."""
+        token = self.sudo().billing_token_id
+        if self.billing_mode != "prepaid" or not token.active or self.billing_topup_amount <= 0:
+            raise UserError(
+                self.env._(
+                    "Only a prepaid customer with an active Saved Payment Method and a Top-up "
+                    "Amount can be topped up: complete the Billing tab of %(partner)s.",
+                    partner=self.display_name,
+                )
+            )
+        return token
 
     def write(self, vals):
         if "billing_mode" in vals and not self.env.context.get("finnsys_mode_switch"):
@@ -492,10 +334,11 @@ class ResPartner(models.Model):
 
     @api.model
     def _billing_invalidate_figures(self):
-        """Drop cached billing figures after the ledger moved.
+        """Drop cached billing figures after the ledger moved, or before reading them fresh.
 
         The figures are computed from the ledger on read and depend on no field the ORM
-        tracks, so whatever posts, cancels or reconciles entries calls this.
+        tracks, so whatever posts, cancels or reconciles entries calls this, and whatever
+        must read them as committed now (a withdrawal, a receipt) calls it first.
         """
         self.env["res.partner"].invalidate_model(BILLING_FIGURE_FIELDS)
 
@@ -521,14 +364,7 @@ class ResPartner(models.Model):
         no-op UPDATE makes the second transaction fail with a serialization error instead,
         which Odoo retries with a fresh snapshot, so the second check sees the first invoice.
         """
-        if self:
-            self.env.cr.execute(
-                SQL(
-                    "UPDATE res_partner SET write_date = write_date WHERE id IN %s",
-                    tuple(sorted(self.commercial_partner_id.ids)),
-                ),
-                log_exceptions=False,  # the expected conflict is retried by Odoo, logged there
-            )
+        serialize(self.env, "res_partner", self.commercial_partner_id.ids)
 
     def action_open_billing_ledger(self):
         self.ensure_one()

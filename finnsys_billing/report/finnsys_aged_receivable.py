@@ -6,7 +6,8 @@ from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 from odoo.tools import SQL
 
-from ..models.res_company import BILLING_MODES, DEFAULT_AGING_LIMITS, parse_aging_limits
+from ..const import BILLING_MODES, DEFAULT_AGING_LIMITS
+from ..models.res_company import parse_aging_limits
 
 AGING_BASES = [("due", "Due date"), ("invoice", "Invoice date")]
 AS_OF_MODES = [("dated", "As dated on the date"), ("known", "As known on the date")]

@@ -1,6 +1,6 @@
 from odoo import api, fields, models
 
-from ..models.res_company import BILLING_MODES
+from ..const import BILLING_MODES
 from ..report.finnsys_aged_receivable import AGING_BASES, AS_OF_MODES
 
 

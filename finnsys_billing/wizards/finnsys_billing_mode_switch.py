@@ -2,7 +2,7 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import format_amount
 
-from ..models.res_company import BILLING_MODES
+from ..const import BILLING_MODES
 
 
 class FinnsysBillingModeSwitch(models.TransientModel):

@@ -105,7 +105,7 @@ class FinnsysReminderSend(models.TransientModel):
                     "company_id": move.company_id.id,
                 }
             )
-        mails = Log._reminder_queue_mails([(move, rule, move)])
+        mails = self.env["finnsys.reminder.rule"]._queue_mails([(move, rule, move)])
         notes = Log._reminder_log_in_chatter(move, rule, move)
         log.sudo().write(
             {

@@ -7,6 +7,8 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessDenied
 from odoo.tools import SQL, email_normalize
 
+from odoo.addons.finnsys_billing.concurrency import insert_once, lock_rows
+
 CODE_TTL = timedelta(minutes=10)
 CODE_MAX_TRIES = 5
 SEND_WINDOW = timedelta(minutes=15)
@@ -128,9 +130,7 @@ class FinnsysLoginCode(models.Model):
         limits could be passed by one e-mail then, never by a second live code per session
         (the unique index).
         """
-        self.env.cr.execute(
-            SQL("SELECT id FROM res_users WHERE id = %s FOR NO KEY UPDATE", user.id)
-        )
+        lock_rows(self.env, "res_users", user.ids)
 
     def _trusted_ip(self, user, ip):
         since = fields.Datetime.now() - TRUSTED_IP_WINDOW
@@ -149,29 +149,20 @@ class FinnsysLoginCode(models.Model):
         code = f"{secrets.randbelow(10**6):06d}"
         salt = secrets.token_hex(16)
         now = fields.Datetime.now()
-        self.env.cr.execute(
-            SQL(
-                """INSERT INTO finnsys_login_code (user_id, session_key, code_hash, code_salt,
-                                                   created_at, expires_at, attempts, voided,
-                                                   create_uid, create_date, write_uid,
-                                                   write_date)
-                   VALUES (%(user)s, %(key)s, %(hash)s, %(salt)s, %(now)s, %(expires)s, 0,
-                           FALSE, %(uid)s, %(now)s, %(uid)s, %(now)s)
-                   ON CONFLICT (user_id, session_key)
-                      WHERE used_at IS NULL AND voided IS NOT TRUE
-                   DO NOTHING
-                   RETURNING id""",
-                user=user.id,
-                key=session_key,
-                hash=self._hash(code, salt),
-                salt=salt,
-                now=now,
-                expires=now + CODE_TTL,
-                uid=self.env.uid,
-            ),
-            log_exceptions=False,
-        )
-        return code if self.env.cr.fetchone() else None
+        row = {
+            "user_id": user.id,
+            "session_key": session_key,
+            "code_hash": self._hash(code, salt),
+            "code_salt": salt,
+            "created_at": now,
+            "expires_at": now + CODE_TTL,
+            "attempts": 0,
+            "voided": False,
+        }
+        live = SQL("(user_id, session_key) WHERE used_at IS NULL AND voided IS NOT TRUE")
+        # A live code committed by a parallel run after this snapshot: Odoo replays.
+        inserted = insert_once(self.env, self._table, [row], live, now=now, raise_unseen=True)
+        return code if inserted else None
 
     def _send_code_mail(self, user, code):
         template = self.env.ref("finnsys_billing_portal.mail_template_login_code").sudo()
@@ -194,18 +185,12 @@ class FinnsysLoginCode(models.Model):
         failure is not logged as a bad query.
         """
         self.env.flush_all()
-        self.env.cr.execute(
-            SQL(
-                """SELECT id FROM finnsys_login_code
-                    WHERE user_id = %s AND session_key = %s
-                      AND used_at IS NULL AND voided IS NOT TRUE
-                      FOR UPDATE""",
-                user.id,
-                session_key,
-            ),
-            log_exceptions=False,
+        live = SQL(
+            "user_id = %s AND session_key = %s AND used_at IS NULL AND voided IS NOT TRUE",
+            user.id,
+            session_key,
         )
-        return self.sudo().browse([row[0] for row in self.env.cr.fetchall()])
+        return self.sudo().browse(lock_rows(self.env, self._table, condition=live))
 
     @api.model
     def _check_code(self, user, code, ip, session_key):

@@ -3,6 +3,8 @@ import logging
 from odoo import api, fields, models
 from odoo.tools import SQL
 
+from odoo.addons.finnsys_billing.concurrency import claim_rows
+
 _logger = logging.getLogger(__name__)
 
 LOGIN_REQUEST_PURPOSES = [("code", "Login code"), ("reset", "Password reset")]
@@ -44,16 +46,16 @@ class FinnsysLoginRequest(models.Model):
         """
         cron = self.env["ir.cron"]
         while True:
-            self.env.cr.execute(
-                SQL(
-                    """DELETE FROM finnsys_login_request
-                        WHERE id IN (SELECT id FROM finnsys_login_request ORDER BY id
-                                     LIMIT %s FOR UPDATE SKIP LOCKED)
-                    RETURNING purpose, email, ip, session_key""",
-                    batch_size,
+            rows = []
+            if ids := claim_rows(self.env, self._table, limit=batch_size):
+                self.env.cr.execute(
+                    SQL(
+                        "DELETE FROM finnsys_login_request WHERE id IN %s "
+                        "RETURNING purpose, email, ip, session_key",
+                        tuple(ids),
+                    )
                 )
-            )
-            rows = self.env.cr.fetchall()
+                rows = self.env.cr.fetchall()
             for purpose, email, ip, session_key in rows:
                 self._answer(purpose, email, ip, session_key)
             remaining = self.sudo().search_count([])
