@@ -54,6 +54,7 @@
         "wizards/finnsys_subscription_change_plan_views.xml",
         "views/contract_contract_views.xml",
         "views/menus.xml",
+        "views/finnsys_surcharge_rule_views.xml",
     ],
     "demo": [
         "demo/res_users_demo.xml",

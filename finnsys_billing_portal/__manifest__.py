@@ -11,7 +11,6 @@
     "depends": ["finnsys_billing", "portal", "account_payment", "auth_signup"],
     "data": [
         "security/ir.model.access.csv",
-        "security/ir_rule.xml",
         "data/mail_template_login_code.xml",
         "data/mail_template_payment_receipt.xml",
         "data/ir_cron_login.xml",
@@ -24,8 +23,6 @@
         "views/portal_invoice_pay_templates.xml",
         "views/portal_payment_templates.xml",
         "views/portal_payments_templates.xml",
-        "views/finnsys_surcharge_rule_views.xml",
-        "views/account_move_views.xml",
         "views/portal_topup_templates.xml",
         "views/portal_subscription_templates.xml",
         "views/portal_billing_info_templates.xml",

@@ -21,3 +21,5 @@ from . import ir_actions_report
 from . import ir_http
 from . import account_payment
 from . import finnsys_statement_log
+from . import finnsys_surcharge_rule
+from . import finnsys_surcharge_consent

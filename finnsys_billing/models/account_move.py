@@ -8,6 +8,9 @@ from odoo.tools import SQL, format_amount
 
 from ..const import BILLING_MODES
 
+# Set only by AccountMove.finnsys_post_over_credit_limit: posting skips the credit check.
+CREDIT_OVERRIDE_KEY = "finnsys_credit_override"
+
 
 class AccountMove(models.Model):
     _inherit = "account.move"
@@ -35,16 +38,150 @@ class AccountMove(models.Model):
         "postpaid keeps its payment reminders until paid, even after a switch to prepaid.",
     )
 
+    finnsys_surcharge_credit_note_id = fields.Many2one(
+        "account.move",
+        string="Surcharge Refunded For",
+        readonly=True,
+        copy=False,
+        index="btree_not_null",
+        ondelete="restrict",
+        help="The credit note whose share of the payment surcharge this document refunds.",
+    )
+    finnsys_surcharge_refund_ids = fields.One2many(
+        "account.move",
+        "finnsys_surcharge_credit_note_id",
+        string="Surcharge Refunds",
+        readonly=True,
+        help="Refunds of the card surcharge paid on the credited invoice, in proportion to this "
+        "credit note.",
+    )
+
+    _finnsys_surcharge_refund_once = models.Constraint(
+        "UNIQUE(finnsys_surcharge_credit_note_id, reversed_entry_id)",
+        "A credit note refunds the surcharge of a payment only once.",
+    )
+
     def _post(self, soft=True):
         invoices = self.filtered(lambda m: m.move_type == "out_invoice" and m.state == "draft")
-        if invoices and not self.env.context.get("finnsys_credit_override"):
-            invoices._finnsys_check_credit_limit()
+        # A surcharge document is settled by the payment it was charged with: it never adds
+        # to the customer's exposure and never consumes older credit.
+        surcharges = invoices._finnsys_surcharge_documents()
+        if invoices and not self.env.context.get(CREDIT_OVERRIDE_KEY):
+            (invoices - surcharges)._finnsys_check_credit_limit()
         posted = super()._post(soft=soft)
         self.env["res.partner"]._billing_invalidate_figures()
-        posted.filtered(lambda m: m.move_type == "out_invoice")._finnsys_record_billing_mode()
-        posted.filtered(lambda m: m.move_type == "out_invoice")._finnsys_apply_credit()
-        posted.filtered(lambda m: m.move_type == "out_invoice")._finnsys_queue_topups()
+        posted_invoices = posted.filtered(lambda m: m.move_type == "out_invoice")
+        posted_invoices._finnsys_record_billing_mode()
+        (posted_invoices - surcharges)._finnsys_apply_credit()
+        posted_invoices._finnsys_queue_topups()
+        posted._finnsys_settle_surcharges_first()
+        posted._finnsys_refund_surcharges()
         return posted
+
+    def finnsys_post_over_credit_limit(self):
+        """Post these invoices without checking the customers' credit limits.
+
+        Public: the override wizard of a billing manager calls it, after checking who may;
+        the caller is responsible for that check and for noting the reason.
+        """
+        return self.with_context(**{CREDIT_OVERRIDE_KEY: True}).action_post()
+
+    # --- card surcharges ------------------------------------------------------------------
+
+    def _finnsys_surcharge_documents(self):
+        """The moves among these that are the surcharge document of a consent."""
+        if not self:
+            return self
+        consents = (
+            self.env["finnsys.surcharge.consent"]
+            .sudo()
+            .search(Domain("surcharge_move_id", "in", self.ids))
+        )
+        return self & consents.surcharge_move_id.with_env(self.env)
+
+    def _finnsys_settle_surcharges_first(self):
+        """Let the entry of a surcharged card payment pay its surcharge document first.
+
+        Runs as the payment's entry is posted, before Odoo reconciles the payment with the
+        transaction's invoices: the surcharge is paid by the money charged for it, and only
+        the rest goes to the invoices (which matters when the invoices are paid in part).
+        """
+        for move in self.filtered("origin_payment_id"):
+            payment = move.origin_payment_id
+            tx = payment.sudo().payment_transaction_id
+            surcharge_move = tx.finnsys_surcharge_consent_id.surcharge_move_id.with_env(self.env)
+            if not surcharge_move:
+                continue
+            account = payment.destination_account_id
+            (move.line_ids + surcharge_move.line_ids).filtered(
+                lambda line, account=account: line.account_id == account and not line.reconciled
+            ).reconcile()
+
+    def _finnsys_refund_surcharges(self):
+        """Refund, in proportion, the card surcharges paid on the invoices these credit notes
+        credit: one refund per credit note and surcharge document, however often it is posted."""
+        credit_notes = self.filtered(
+            lambda m: (
+                m.move_type == "out_refund"
+                and m.reversed_entry_id
+                and not m.finnsys_surcharge_credit_note_id
+            )
+        )
+        if not credit_notes:
+            return
+        credited = credit_notes.reversed_entry_id
+        consents = (
+            self.env["finnsys.surcharge.consent"]
+            .sudo()
+            .search(
+                (
+                    Domain("invoice_id", "in", credited.ids)
+                    | Domain("transaction_id.invoice_ids", "in", credited.ids)
+                )
+                & Domain("state", "=", "accepted")
+                & Domain("surcharge_move_id.state", "=", "posted")
+            )
+        )
+        if not consents:
+            return
+        self._finnsys_lock_surcharges(consents.surcharge_move_id)
+        for credit_note in credit_notes.sudo():
+            done = credit_note.finnsys_surcharge_refund_ids.reversed_entry_id
+            for consent in consents:
+                if (
+                    credit_note.reversed_entry_id not in consent._surcharged_invoices()
+                    or consent.surcharge_move_id in done
+                ):
+                    continue
+                amount = consent._refund_amount(credit_note)
+                if consent.currency_id.compare_amounts(amount, 0.0) > 0:
+                    consent._book_refund(credit_note, amount)
+
+    def _finnsys_lock_surcharges(self, surcharge_moves):
+        """Serialize the refunds of these surcharge documents.
+
+        Odoo runs transactions in REPEATABLE READ: a no-op UPDATE (not a plain row lock) makes
+        a concurrent refund fail with a serialization error, which Odoo retries with a snapshot
+        that shows the refund booked first, so the total never exceeds the surcharge.
+        """
+        self.env.cr.execute(
+            SQL(
+                "UPDATE account_move SET write_date = write_date WHERE id IN %s",
+                tuple(sorted(surcharge_moves.ids)),
+            )
+        )
+
+    def _finnsys_share_of(self, invoices):
+        """The part of ``invoices`` these credit notes credit together (1.0: all of them)."""
+        if (
+            all(move.currency_id == invoices.currency_id for move in self)
+            and len(invoices.currency_id) == 1
+        ):
+            credited, total = sum(self.mapped("amount_total")), sum(invoices.mapped("amount_total"))
+        else:
+            credited = -sum(self.mapped("amount_total_signed"))
+            total = sum(invoices.mapped("amount_total_signed"))
+        return credited / total if total else 0.0
 
     def button_draft(self):
         result = super().button_draft()
@@ -87,7 +224,7 @@ class AccountMove(models.Model):
         if not by_key:
             return
         partners = self.env["res.partner"].union(*(partner for partner, _company in by_key))
-        partners._billing_lock()
+        partners.finnsys_lock_customers()
         for (partner, company), moves in by_key.items():
             figures = self.env["finnsys.billing.account"]._figures_for(partner, company)
             row = figures.get(partner.id)

@@ -403,7 +403,7 @@ class FinnsysWithdrawal(models.Model):
                 )
         self._check_no_live_refund()
         self._check_transition("paid")
-        self.partner_id._billing_lock()
+        self.partner_id.finnsys_lock_customers()
         self._check_withdrawable()
         for withdrawal in self:
             if withdrawal.source_transaction_id:

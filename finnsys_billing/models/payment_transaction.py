@@ -24,6 +24,13 @@ class PaymentTransaction(models.Model):
         ondelete="restrict",
         help="The withdrawal of unused credit this refund pays back.",
     )
+    finnsys_surcharge_consent_id = fields.Many2one(
+        "finnsys.surcharge.consent",
+        string="Surcharge Consent",
+        readonly=True,
+        index="btree_not_null",
+        help="The surcharge the customer accepted for this payment.",
+    )
 
     def _finnsys_refundable_amount(self):
         """What may still be refunded of this payment: its amount less the refunds sent
@@ -43,7 +50,10 @@ class PaymentTransaction(models.Model):
         notification, the status poll and the cron may do at the same time. The refunds'
         rows are locked first (in REPEATABLE READ the second process then fails with a
         serialization error, retried by Odoo), and one that has its payment is skipped.
+
+        An accepted surcharge is booked first, so that the payment Odoo creates pays it.
         """
+        self._finnsys_book_surcharges()
         refunds = self.filtered("finnsys_withdrawal_id")
         if refunds:
             self.env.cr.execute(
@@ -62,13 +72,21 @@ class PaymentTransaction(models.Model):
             tx.finnsys_withdrawal_id._book_provider_refund(tx.payment_id)
         return result
 
-    def _finnsys_surcharge_part(self):
-        """The part of this transaction's amount that pays a surcharge, not its invoices.
+    def _finnsys_book_surcharges(self):
+        """Book the surcharges accepted for these done transactions, each once."""
+        for tx in self.filtered(
+            lambda t: (
+                t.state == "done"
+                and t.finnsys_surcharge_consent_id
+                and not t.finnsys_surcharge_consent_id.surcharge_move_id
+            )
+        ):
+            tx.finnsys_surcharge_consent_id._book_surcharge()
 
-        Zero here; the portal, which charges surcharges, adds it.
-        """
+    def _finnsys_surcharge_part(self):
+        """The part of this transaction's amount that pays a surcharge, not its invoices."""
         self.ensure_one()
-        return 0.0
+        return self.finnsys_surcharge_consent_id.surcharge
 
     # --- charging a saved token off-session ----------------------------------------------
 
@@ -150,8 +168,5 @@ class PaymentTransaction(models.Model):
         )
 
     def _finnsys_surcharge_moves(self):
-        """The surcharge invoices these transactions paid besides their invoices.
-
-        None here; the portal, which charges surcharges, adds them.
-        """
-        return self.env["account.move"]
+        """The surcharge invoices these transactions paid besides their invoices."""
+        return self.finnsys_surcharge_consent_id.surcharge_move_id

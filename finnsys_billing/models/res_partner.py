@@ -356,8 +356,11 @@ class ResPartner(models.Model):
             order="date, id",
         )
 
-    def _billing_lock(self):
-        """Serialize credit decisions on these commercial partners.
+    def finnsys_lock_customers(self):
+        """Serialize credit decisions on these customers' commercial partners.
+
+        Public: call it before reading a customer's figures to decide on a charge or a
+        posting (the credit check, a portal payment, a withdrawal).
 
         Odoo runs transactions in REPEATABLE READ: a plain ``SELECT ... FOR UPDATE`` would wait
         for a concurrent posting but then check against a snapshot that does not show it. A

@@ -29,3 +29,5 @@ from . import test_subscription_dunning
 from . import test_subscription_metrics
 from . import test_statement
 from . import test_concurrency
+from . import test_surcharge
+from . import test_surcharge_refund

@@ -23,7 +23,7 @@ class FinnsysCreditOverride(models.TransientModel):
         if not self.env.user.has_group("finnsys_billing.group_billing_manager"):
             raise AccessError(self.env._("Only a billing manager may post over a credit limit."))
         moves = self.move_ids.filtered(lambda m: m.state == "draft")
-        moves.with_context(finnsys_credit_override=True).action_post()
+        moves.finnsys_post_over_credit_limit()
         note = self.env._(
             "Posted over the credit limit by %(user)s. Reason: %(reason)s",
             user=self.env.user.name,

@@ -226,8 +226,8 @@ class PaymentIntent:
         """The surcharge of the method actually charged (zero for a top-up)."""
         if self.invoices:
             Rule = self.env["finnsys.surcharge.rule"].sudo()
-            self.rule = Rule._find(self.company, self.method, self.customer.country_id)
-            self.surcharge = self.rule._compute_surcharge(self.amount, self.currency)
+            self.rule = Rule.find_applicable(self.company, self.method, self.customer.country_id)
+            self.surcharge = self.rule.compute_surcharge(self.amount, self.currency)
         return self.surcharge
 
     def check_surcharge(self, offered):

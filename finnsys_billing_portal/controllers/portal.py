@@ -560,7 +560,7 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
         if lock:
             # Two payments of the customer at once: the second is retried once the first is
             # committed and then finds the invoices under way.
-            customer._billing_lock()
+            customer.finnsys_lock_customers()
         invoices = self._billing_payable_invoices(invoice_ids, customer)
         intent = PaymentIntent.for_invoices(request.env, customer, invoices, raw_amount, visitor)
         intent.check_terms(access_token)
@@ -628,7 +628,7 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
                     request.env._("Please log in to your customer account to pay overdue invoices.")
                 )
             self._billing_check_csrf(kwargs)
-            customer._billing_lock()  # a second payment at once waits, then sees this one
+            customer.finnsys_lock_customers()  # a second payment at once waits, then sees this one
             intent = self._billing_overdue_intent(customer, kwargs.get("amount"))
             intent.choose_method(kwargs)
             if intent.compute_surcharge():
@@ -711,7 +711,7 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
     def _billing_check_decline_rate(customer):
         """A customer refuses a surcharge a few times an hour at most; a script that calls the
         route in a loop would fill the consent log."""
-        customer._billing_lock()
+        customer.finnsys_lock_customers()
         since = fields.Datetime.subtract(fields.Datetime.now(), hours=1)
         declined = (
             request.env["finnsys.surcharge.consent"]

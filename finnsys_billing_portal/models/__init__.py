@@ -6,8 +6,6 @@ from . import res_company
 from . import res_config_settings
 from . import res_partner
 from . import account_move
-from . import finnsys_surcharge_rule
-from . import finnsys_surcharge_consent
 from . import payment_transaction
 from . import contract_contract
 from . import payment_token

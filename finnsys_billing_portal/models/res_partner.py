@@ -247,20 +247,14 @@ class ResPartner(models.Model):
             errors.append(self.env._("Choose a state of %(country)s.", country=country.name or "-"))
         if final["vat"] and final["vat"] != "/" and not BASIC_VAT_RE.fullmatch(final["vat"]):
             errors.append(self.env._("The tax ID has 2 to 20 letters and digits."))
-        if "country_id" in changes and self._billing_info_country_drops_surcharge(country):
+        rules = self.env["finnsys.surcharge.rule"].sudo()
+        if "country_id" in changes and rules.country_change_drops_surcharge(
+            self.country_id, country
+        ):
             errors.append(
                 self.env._("Changing the country changes the card fees: contact us to change it.")
             )
         return errors
-
-    def _billing_info_country_drops_surcharge(self, country):
-        """Whether moving to ``country`` would exempt this customer from a card surcharge."""
-        rules = self.env["finnsys.surcharge.rule"].sudo().search([])
-        old = self.country_id
-        return any(
-            country in rule.excluded_country_ids and old not in rule.excluded_country_ids
-            for rule in rules
-        )
 
     def _billing_info_log(self, before, author):
         lines = Markup("").join(

@@ -3,8 +3,10 @@ import json
 from odoo import Command, fields
 from odoo.tests import HttpCase, new_test_user
 
+from odoo.addons.finnsys_billing.tests.surcharge_common import SurchargeRuleMixin
 
-class BillingPortalCommon(HttpCase):
+
+class BillingPortalCommon(SurchargeRuleMixin, HttpCase):
     """Two customers of the main company, each with a portal contact, and Odoo's demo provider."""
 
     @classmethod
@@ -78,24 +80,6 @@ class BillingPortalCommon(HttpCase):
             .create({"amount": amount})
         )
         return wizard._create_payments()
-
-    @classmethod
-    def _card_surcharge_rule(cls, code, **values):
-        """A card surcharge of 2.5 % + 0.30, booked on a new income account ``code``;
-        ``values`` add or change the rule's fields (a cap, excluded countries...)."""
-        income = cls.env["account.account"].create(
-            {"name": "Payment surcharges", "code": code, "account_type": "income"}
-        )
-        return cls.env["finnsys.surcharge.rule"].create(
-            {
-                "name": "Cards",
-                "payment_method_ids": [Command.set(cls.card.ids)],
-                "percent": 2.5,
-                "fixed_amount": 0.30,
-                "income_account_id": income.id,
-                **values,
-            }
-        )
 
     def _csrf(self, url):
         """The CSRF token of the form on ``url``, as a browser would post it."""

@@ -234,7 +234,7 @@ class TestPaymentGrid(HostileCase):
             ctx.update(
                 amount=160.0,
                 due=160.0,
-                surcharge=self.rule._compute_surcharge(160.0, self.currency),
+                surcharge=self.rule.compute_surcharge(160.0, self.currency),
                 sign=lambda value: terms_token(self.env, invoices, value),
                 foreign_signature=terms_token(self.env, self.invoice, 160.0),
             )
@@ -346,7 +346,7 @@ class TestPaymentGrid(HostileCase):
 
     def test_several_invoices(self):
         self._assert_owner_pays(
-            "several", 160.0 + self.rule._compute_surcharge(160.0, self.currency)
+            "several", 160.0 + self.rule.compute_surcharge(160.0, self.currency)
         )
 
     def test_all_overdue(self):

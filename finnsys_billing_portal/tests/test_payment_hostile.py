@@ -250,7 +250,7 @@ class TestPendingPartialPayment(HostileCase):
         url = f"/invoice/transaction/{self.invoice.id}"
 
         def surcharge(amount):
-            return self.rule._compute_surcharge(amount, self.currency)
+            return self.rule.compute_surcharge(amount, self.currency)
 
         params = self._token_payment_params(15.0, self._signed(15.0), csrf, surcharge=surcharge(15))
         tx = self._accepted(url, params)
@@ -328,7 +328,7 @@ class TestOtherEntryPoints(HostileCase):
             ("Visa", self._direct(160.0, signed, self.csrf, method=visa)),
         ):
             self._assert_refused_nothing_created(url, params, 400, label)
-        surcharge = self.rule._compute_surcharge(160.0, self.currency)
+        surcharge = self.rule.compute_surcharge(160.0, self.currency)
         tx = self._accepted(
             url, self._direct(160.0, signed, self.csrf, method=visa, surcharge=surcharge)
         )

@@ -22,21 +22,6 @@ class TestPortalSurcharge(BillingPortalCommon):
     def _rpc(self, amount, **params):
         return TestPortalPayBadInput._rpc(self, self.invoice, amount, **params)
 
-    def test_rule_computes_percent_fixed_and_cap(self):
-        self.assertEqual(self.rule._compute_surcharge(40.0, self.currency), 1.30)
-        self.assertEqual(self.rule._compute_surcharge(1000.0, self.currency), 5.0)
-        self.assertEqual(
-            self.env["finnsys.surcharge.rule"]._compute_surcharge(40.0, self.currency), 0.0
-        )
-
-    def test_excluded_country_pays_no_surcharge(self):
-        self.customer.country_id = self.env.ref("base.nl")
-        self.assertFalse(
-            self.env["finnsys.surcharge.rule"]._find(
-                self.company, self.card, self.customer.country_id
-            )
-        )
-
     def test_forged_lower_surcharge_is_refused(self):
         self.authenticate("pp_user", "pp_user")
         for forged in (1.0, 0, None, "abc"):

@@ -330,10 +330,16 @@ class TestLedgerInvariants(TopupCommon):
             return
         currency = invoice.currency_id
         amount = max(currency.round(invoice.amount_residual * percent / 100), 0.01)
-        rule = self.env["finnsys.surcharge.rule"]._find(
-            invoice.company_id, token.payment_method_id, invoice.commercial_partner_id.country_id
+        rule = (
+            self.env["finnsys.surcharge.rule"]
+            .sudo()
+            .find_applicable(
+                invoice.company_id,
+                token.payment_method_id,
+                invoice.commercial_partner_id.country_id,
+            )
         )
-        surcharge = rule._compute_surcharge(amount, currency)
+        surcharge = rule.compute_surcharge(amount, currency)
         Transaction = self.env["payment.transaction"].sudo()
         tx = Transaction.create(
             {

@@ -1,42 +1,34 @@
 from odoo import Command
 from odoo.tests import tagged
 
-from odoo.addons.finnsys_billing.tests.common import BillingFiguresMixin
-from odoo.addons.finnsys_billing_portal.controllers.portal import terms_token
-
-from . import test_portal_pay
-from .portal_common import BillingPortalCommon
+from .common import BillingFiguresMixin
+from .surcharge_common import SurchargeCommon
 
 
 @tagged("post_install", "-at_install")
-class TestSurchargeRefund(BillingFiguresMixin, BillingPortalCommon):
+class TestSurchargeRefund(BillingFiguresMixin, SurchargeCommon):
     """A credit note on an invoice paid with a card surcharge refunds the surcharge in
     proportion, with a credit note of its own on the surcharge income account."""
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.customer.country_id = cls.env.ref("base.be")
         cls.rule = cls._card_surcharge_rule("707708")
         cls.income = cls.rule.income_account_id
-        cls.invoice = cls._post_invoice(cls.customer, 50.0)
+        cls.invoice = cls._invoice(cls.customer, 50.0)
         cls.receivable = cls.invoice.line_ids.filtered(
             lambda line: line.account_id.account_type == "asset_receivable"
         ).account_id
 
-    def _pay_online(self, surcharge):
-        """Pay the whole invoice with the customer's saved card through the portal route."""
-        self.authenticate("pp_user", "pp_user")
-        params = {"surcharge": surcharge} if surcharge else {}
-        reply = test_portal_pay.TestPortalPayBadInput._rpc(self, self.invoice, 50.0, **params)
-        self.assertNotIn("error", reply, reply)
-        tx = self.env["payment.transaction"].search([("invoice_ids", "=", self.invoice.id)])
-        tx._post_process()
+    def _pay_online(self, rule):
+        """Pay the whole invoice with the customer's saved card, accepting the surcharge of
+        ``rule``."""
+        tx = self._pay_by_card(self.invoice, 50.0, rule)
         self.assertEqual(self.invoice.payment_state, "paid")
         return tx
 
     def _pay_with_surcharge(self):
-        tx = self._pay_online(1.55)
+        tx = self._pay_online(self.rule)
         self.assertEqual(tx.amount, 51.55)
         surcharge_move = tx.finnsys_surcharge_consent_id.surcharge_move_id
         self.assertIn(surcharge_move.payment_state, ("paid", "in_payment"))
@@ -131,11 +123,13 @@ class TestSurchargeRefund(BillingFiguresMixin, BillingPortalCommon):
         self.assertEqual(self._surcharge_refunds(surcharge_move).amount_total, 1.55)
 
     def test_credit_note_without_surcharge_refunds_nothing(self):
-        paid_in_bank = self._post_invoice(self.customer, 80.0)
-        self._pay_in_backend(paid_in_bank, 80.0)
+        # Money received by bank first pays the next invoice.
+        self._receive(self.customer, 80.0)
+        paid_in_bank = self._invoice(self.customer, 80.0)
+        self.assertEqual(paid_in_bank.payment_state, "paid")
         # A 0 % rule: the customer pays the invoice amount and accepts no surcharge.
         self.rule.write({"percent": 0.0, "fixed_amount": 0.0})
-        tx = self._pay_online(None)
+        tx = self._pay_online(self.rule)
         self.assertEqual(tx.amount, 50.0)
         self.assertFalse(tx.finnsys_surcharge_consent_id)
         for invoice in (paid_in_bank, self.invoice):
@@ -166,24 +160,13 @@ class TestSurchargeRefund(BillingFiguresMixin, BillingPortalCommon):
         self._assert_figures(self.customer, 51.55, -51.55, 0.0, 51.55)
 
     def test_invoices_paid_together_each_refund_their_part_of_the_surcharge(self):
-        small = self._post_invoice(self.customer, 10.0)
-        large = self._post_invoice(self.customer, 990.0)
+        small = self._invoice(self.customer, 10.0)
+        large = self._invoice(self.customer, 990.0)
         both = small | large
-        self.authenticate("pp_user", "pp_user")
-        params = self._token_payment_params(
-            1000.0,
-            terms_token(self.env, both, 1000.0),
-            self._csrf(f"/my/invoices/{small.id}/pay"),
-            surcharge=25.30,  # 2.5 % of 1,000 + 0.30
-        )
-        ids = ",".join(str(invoice_id) for invoice_id in sorted(both.ids))
-        reply = self._jsonrpc(f"/my/invoices/pay/{ids}/transaction", params)
-        self.assertEqual(reply.status_code, 200, reply.text[:300])
-        tx = self.env["payment.transaction"].search([("invoice_ids", "in", small.ids)])
-        tx._post_process()
+        tx = self._pay_by_card(both, 1000.0, self.rule)
         self.assertEqual(set(both.mapped("payment_state")), {"paid"})
         surcharge_move = tx.finnsys_surcharge_consent_id.surcharge_move_id
-        self.assertEqual(surcharge_move.amount_total, 25.30)
+        self.assertEqual(surcharge_move.amount_total, 25.30)  # 2.5 % of 1,000 + 0.30
         # The 10 is 1 % of what the surcharge was paid on: 0.253, rounded.
         self.assertEqual(self._credit_note(small).finnsys_surcharge_refund_ids.amount_total, 0.25)
         # The 990 refunds the rest, so both add up to the surcharge.

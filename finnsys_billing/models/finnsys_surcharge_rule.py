@@ -62,21 +62,23 @@ class FinnsysSurchargeRule(models.Model):
                 )
 
     @api.model
-    def _find(self, company, payment_method, country):
-        """The rule applying to a payment with ``payment_method`` by a customer of ``country``."""
-        rules = (
-            self.sudo()
-            .with_context(active_test=False)
-            .search(
-                Domain("active", "=", True)
-                & Domain("company_id", "=", company.id)
-                & Domain("payment_method_ids", "in", payment_method.ids)
-            )
+    def find_applicable(self, company, payment_method, country):
+        """The rule applying to a payment with ``payment_method`` by a customer of ``country``
+        in ``company``, or an empty recordset: the first active rule by sequence.
+
+        Public: the portal asks it before showing the payment form. It reads as the caller;
+        call it with ``sudo()`` for a customer, who cannot read the rules.
+        """
+        rules = self.with_context(active_test=False).search(
+            Domain("active", "=", True)
+            & Domain("company_id", "=", company.id)
+            & Domain("payment_method_ids", "in", payment_method.ids)
         )
         return rules.filtered(lambda rule: country not in rule.excluded_country_ids)[:1]
 
-    def _compute_surcharge(self, amount, currency):
-        """The surcharge on ``amount`` in ``currency``, rounded; zero without a rule."""
+    def compute_surcharge(self, amount, currency):
+        """The surcharge of this rule on ``amount`` in ``currency``, rounded; zero without a
+        rule. Public: the portal shows and charges this figure."""
         if not self:
             return 0.0
         self.ensure_one()
@@ -84,3 +86,16 @@ class FinnsysSurchargeRule(models.Model):
         if self.cap_amount:
             surcharge = min(surcharge, self.cap_amount)
         return currency.round(surcharge)
+
+    @api.model
+    def country_change_drops_surcharge(self, old_country, new_country):
+        """Whether a customer moving from ``old_country`` to ``new_country`` would stop paying
+        the surcharge of one of the rules (among those the caller can read).
+
+        Public: the portal refuses such a change of the billing country by the customer.
+        """
+        return any(
+            new_country in rule.excluded_country_ids
+            and old_country not in rule.excluded_country_ids
+            for rule in self.search([])
+        )
