@@ -14,8 +14,10 @@ from . import payment_transaction
 from . import finnsys_topup_attempt
 from . import contract_template
 from . import contract_contract
+from . import contract_line
 from . import finnsys_subscription_period
 from . import finnsys_subscription_dunning
+from . import finnsys_subscription_change
 from . import account_move_line
 from . import ir_actions_report
 from . import ir_http

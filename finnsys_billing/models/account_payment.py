@@ -1,8 +1,106 @@
-from odoo import fields, models
+from odoo import api, fields, models
+from odoo.exceptions import UserError
 
 
 class AccountPayment(models.Model):
     _inherit = "account.payment"
+
+    # Allocation to invoices -------------------------------------------------------------
+
+    def finnsys_allocate(self, allocations):
+        """Reconcile this customer payment with each invoice for exactly the amount allocated
+        to it; what is not allocated stays open on the receivable as the customer's credit.
+
+        ``reconcile()`` always matches as much as both journal items allow. That is the
+        allocated amount when it settles the invoice (or its installment) or uses up the
+        rest of the payment, and then the standard reconciliation runs in full. A smaller
+        allocation gets a partial of that amount only (``_finnsys_reconcile_amount``).
+        Splitting the payment's receivable line per invoice would give the same ledger, but a
+        payment with several counterpart lines breaks when it is later reset to draft and
+        edited.
+
+        :param allocations: list of ``(invoice, amount)``, amounts in the payment's currency,
+            each at most what the invoice still owes (the caller checks them)
+        """
+        self.ensure_one()
+        payment_line = self._finnsys_open_receivable_lines()
+        if len(payment_line) != 1:
+            raise UserError(
+                self.env._(
+                    "Payment %(payment)s does not have exactly one open receivable journal item: "
+                    "reconcile it from the accounting instead.",
+                    payment=self.display_name,
+                )
+            )
+        currency = self.currency_id
+        for invoice, amount in allocations:
+            invoice_lines = invoice.line_ids.filtered(
+                lambda line: line.account_id == payment_line.account_id and not line.reconciled
+            ).sorted(lambda line: (line.date_maturity or line.date, line.id))
+            if not invoice_lines:
+                raise UserError(
+                    self.env._(
+                        "%(invoice)s is not due on account %(account)s of the payment: "
+                        "reconcile it from the accounting instead.",
+                        invoice=invoice.display_name,
+                        account=payment_line.account_id.display_name,
+                    )
+                )
+            remaining = amount
+            for invoice_line in invoice_lines:
+                if currency.is_zero(remaining):
+                    break
+                part = min(remaining, invoice_line.amount_residual_currency)
+                self._finnsys_reconcile_amount(payment_line, invoice_line, part)
+                remaining = currency.round(remaining - part)
+            invoice.matched_payment_ids |= self
+
+    def _finnsys_open_receivable_lines(self):
+        return self.move_id.line_ids.filtered(
+            lambda line: line.account_id.account_type == "asset_receivable" and not line.reconciled
+        )
+
+    def _finnsys_open_amount(self):
+        """What is left of this payment to allocate, in its currency."""
+        return -sum(self._finnsys_open_receivable_lines().mapped("amount_residual_currency"))
+
+    def _finnsys_reconcile_amount(self, payment_line, invoice_line, amount):
+        """Reconcile ``amount`` (in the payment currency) of the two journal items.
+
+        Odoo has no public way to reconcile less than both residuals: ``reconcile()`` and
+        ``js_assign_outstanding_line`` always match as much as they can. So when ``amount`` is
+        less than both, the partial is computed by core's private
+        ``_prepare_reconciliation_single_partial`` from residuals capped at ``amount``, here
+        only. Neither item is settled by it, so no full reconcile or exchange difference is
+        due; cash-basis taxes are still booked as ``reconcile()`` would.
+        """
+        matchable = min(
+            invoice_line.amount_residual_currency, -payment_line.amount_residual_currency
+        )
+        if self.currency_id.compare_amounts(amount, matchable) >= 0:
+            (payment_line + invoice_line).reconcile()
+            return
+        Line = self.env["account.move.line"].with_context(no_exchange_difference=True)
+        result = Line._prepare_reconciliation_single_partial(
+            self._finnsys_capped_residuals(invoice_line, amount),
+            self._finnsys_capped_residuals(payment_line, amount),
+        )
+        partial = self.env["account.partial.reconcile"].create(result["partial_values"])
+        if invoice_line.company_id.tax_exigibility:
+            partial._create_tax_cash_basis_moves()
+
+    @api.model
+    def _finnsys_capped_residuals(self, line, amount):
+        sign = 1 if line.amount_residual_currency > 0 else -1
+        balance = amount
+        if line.currency_id != line.company_currency_id:
+            rate = line.amount_residual / line.amount_residual_currency
+            balance = line.company_currency_id.round(amount * rate)
+        return {
+            "aml": line,
+            "amount_residual": sign * balance,
+            "amount_residual_currency": sign * amount,
+        }
 
     def _get_payment_receipt_report_values(self):
         """A customer's receipt itemises what the payment paid itself (see

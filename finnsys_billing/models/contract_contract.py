@@ -1,12 +1,9 @@
-from datetime import timedelta
-
-from markupsafe import Markup
-from psycopg2.errors import DeadlockDetected, LockNotAvailable, SerializationFailure
-
-from odoo import Command, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import RedirectWarning, UserError, ValidationError
 from odoo.fields import Domain
 from odoo.tools import SQL
+
+from .finnsys_subscription_period import BATCH_SIZE
 
 SUBSCRIPTION_STATES = [
     ("draft", "Draft"),
@@ -14,21 +11,6 @@ SUBSCRIPTION_STATES = [
     ("paused", "Paused"),
     ("cancelled", "Cancelled"),
     ("closed", "Closed"),
-]
-BATCH_SIZE = 200
-# What a subscription's invoicing meets when another process invoices it at the same moment.
-CONCURRENCY_ERRORS = (DeadlockDetected, LockNotAvailable, SerializationFailure)
-PLAN_LINE_FIELDS = [
-    "sequence",
-    "product_id",
-    "name",
-    "quantity",
-    "uom_id",
-    "automatic_price",
-    "specific_price",
-    "discount",
-    "display_type",
-    "note_invoicing_mode",
 ]
 CANCEL_REASONS = [
     ("too_expensive", "Too expensive"),
@@ -105,41 +87,8 @@ class ContractContract(models.Model):
         for vals in vals_list:
             plan = self.env["contract.template"].browse(vals.get("contract_template_id"))
             if plan and not vals.get("contract_line_ids"):
-                self._finnsys_fill_from_plan(vals, plan)
+                plan._finnsys_fill_subscription(vals)
         return super().create(vals_list)
-
-    @api.model
-    def _finnsys_fill_from_plan(self, vals, plan):
-        """Complete the values of a new subscription with its plan's recurrence and lines."""
-        partner = self.env["res.partner"].browse(vals.get("partner_id"))
-        date_start = fields.Date.to_date(vals.get("date_start")) or fields.Date.context_today(self)
-        vals.setdefault("name", plan.name)
-        vals.setdefault("plan_currency_id", plan.plan_currency_id.id)
-        vals.setdefault("date_start", date_start)
-        vals.setdefault("line_recurrence", True)
-        vals.setdefault("payment_term_id", partner.property_payment_term_id.id)
-        for name in ("recurring_rule_type", "recurring_interval", "recurring_invoicing_type"):
-            vals.setdefault(name, plan[name])
-        if plan.journal_id:
-            vals.setdefault("journal_id", plan.journal_id.id)
-        company_currency = self.env["res.company"].browse(vals.get("company_id")).currency_id
-        if plan.plan_currency_id != (company_currency or self.env.company.currency_id):
-            vals.setdefault("manual_currency_id", plan.plan_currency_id.id)
-        vals["contract_line_ids"] = self._finnsys_plan_line_commands(plan, date_start)
-
-    @api.model
-    def _finnsys_plan_line_commands(self, plan, date_start):
-        commands = []
-        for line in plan.contract_line_ids:
-            values = line._convert_to_write({name: line[name] for name in PLAN_LINE_FIELDS})
-            values.update(
-                date_start=date_start,
-                recurring_rule_type=plan.recurring_rule_type,
-                recurring_interval=plan.recurring_interval,
-                recurring_invoicing_type=plan.recurring_invoicing_type,
-            )
-            commands.append(Command.create(values))
-        return commands
 
     # Constraints ------------------------------------------------------------------------
 
@@ -229,30 +178,7 @@ class ContractContract(models.Model):
         :param reason: a key of ``CANCEL_REASONS``, or False
         :param note: the customer's own words, or False
         """
-        self._finnsys_check_state(("draft", "active", "paused"), self.env._("cancelled"))
-        if reason and reason not in dict(CANCEL_REASONS):
-            raise ValidationError(self.env._("Choose a reason from the list."))
-        today = fields.Date.context_today(self)
-        for contract in self:
-            billed_to = max(contract.subscription_period_ids.mapped("period_end") or [today])
-            contract.write(
-                {
-                    "subscription_ends_on": max(billed_to, today),
-                    "subscription_cancelled_from": contract.subscription_state,
-                    "subscription_state": "cancelled",
-                    "subscription_cancel_reason": reason,
-                    "subscription_cancel_note": note,
-                }
-            )
-            contract.message_post(
-                body=self.env._(
-                    "Cancelled at period end: the service ends on %(day)s. Reason: %(reason)s. "
-                    "%(note)s",
-                    day=contract.subscription_ends_on,
-                    reason=dict(CANCEL_REASONS).get(reason, self.env._("none given")),
-                    note=note or "",
-                )
-            )
+        self.env["finnsys.subscription.change"]._cancel_at_period_end(self, reason, note)
 
     def finnsys_can_undo_cancel(self):
         """Whether this cancellation at period end may still be undone: until its last day."""
@@ -267,37 +193,11 @@ class ContractContract(models.Model):
     def action_subscription_undo_cancel(self):
         """Undo a cancellation at period end before the period ends: billing goes on from the
         next period as if nothing happened."""
-        for contract in self:
-            if not contract.finnsys_can_undo_cancel():
-                raise ValidationError(
-                    self.env._(
-                        "%(contract)s cannot be kept any more: only a cancellation at period "
-                        "end can be undone, up to the last day of the service.",
-                        contract=contract.display_name,
-                    )
-                )
-            contract.write(
-                {
-                    "subscription_state": contract.subscription_cancelled_from,
-                    "subscription_cancelled_from": False,
-                    "subscription_ends_on": False,
-                    "subscription_cancel_reason": False,
-                    "subscription_cancel_note": False,
-                }
-            )
-            contract.message_post(body=self.env._("Cancellation undone: the subscription goes on."))
+        self.env["finnsys.subscription.change"]._undo_cancel(self)
 
     def action_subscription_cancel_now(self):
         """Stop billing and the service today, crediting the unused days of the period."""
-        self._finnsys_check_state(("draft", "active", "paused"), self.env._("cancelled"))
-        today = fields.Date.context_today(self)
-        for contract in self:
-            # From the period's first day on, every day of it is credited.
-            if period := contract._finnsys_period_at(today):
-                contract._finnsys_prorated_move("out_refund", period, today)
-            contract.subscription_ends_on = today
-            contract.subscription_state = "cancelled"
-            contract.subscription_cancelled_from = False
+        self.env["finnsys.subscription.change"]._cancel_now(self)
 
     def action_subscription_close(self):
         self._finnsys_check_state(("draft", "active", "paused", "cancelled"), self.env._("closed"))
@@ -331,17 +231,38 @@ class ContractContract(models.Model):
                 )
             )
         invoices = super().recurring_create_invoice()
-        self._finnsys_charge_transactions(self._finnsys_pending_transactions(invoices))
+        Dunning = self.env["finnsys.subscription.dunning"]
+        Dunning._charge(Dunning._pending_charges(invoices))
         return invoices
 
     def _recurring_create_invoice(self, date_ref=False):
+        """Contracts are invoiced as the OCA's; each active subscription on its own, for its
+        next period at that period's date: locked, the period claimed once, the invoice
+        posted, then sent or charged. A refused posting rolls back that subscription alone
+        and pauses it."""
         subscriptions = self.filtered("contract_template_id")
         others = self - subscriptions
         moves = self.env["account.move"]
         if others:
             moves = super(ContractContract, others)._recurring_create_invoice(date_ref)
-        for subscription in subscriptions.filtered(lambda c: c.subscription_state == "active"):
-            moves |= subscription._finnsys_invoice_next_period()
+        Period = self.env["finnsys.subscription.period"]
+        for subscription in subscriptions:
+            subscription._finnsys_lock_for_invoicing(nowait=False)
+            if subscription.subscription_state != "active":
+                continue
+            try:
+                with self.env.cr.savepoint():
+                    period = Period._claim_next(subscription)
+                    if not period:
+                        continue
+                    invoice = super(ContractContract, subscription)._recurring_create_invoice()
+                    period.sudo().move_id = invoice[:1]
+                    invoice.action_post()
+            except (UserError, RedirectWarning) as error:
+                self.env["finnsys.subscription.dunning"]._posting_refused(subscription, error)
+                continue
+            self.env["finnsys.subscription.dunning"]._collect(subscription, invoice)
+            moves |= invoice
         return moves
 
     def _finnsys_invoice_next_period(self, nowait=False, due_by=None):
@@ -355,39 +276,10 @@ class ContractContract(models.Model):
             run, nothing due, or posting refused and the subscription paused)
         """
         self.ensure_one()
-        Move = self.env["account.move"]
         self._finnsys_lock_for_invoicing(nowait)
-        if self.subscription_state != "active" or (
-            due_by and not (self.recurring_next_date and self.recurring_next_date <= due_by)
-        ):
-            return Move
-        lines = self.contract_line_ids.filtered(
-            lambda line: (
-                not line.display_type
-                and line.recurring_next_date
-                and line._can_be_invoiced(self.recurring_next_date)
-            )
-        )
-        if not lines:
-            return Move
-        period_start = min(lines.mapped("next_period_date_start"))
-        period_end = max(lines.mapped("next_period_date_end"))
-        try:
-            with self.env.cr.savepoint():
-                period = self.env["finnsys.subscription.period"]._claim(
-                    self, period_start, period_end
-                )
-                self.invalidate_recordset(["subscription_period_ids"])
-                if not period:
-                    return Move
-                invoice = super()._recurring_create_invoice()
-                period.sudo().move_id = invoice[:1]
-                invoice.action_post()
-        except (UserError, RedirectWarning) as error:
-            self._finnsys_pause_refused(error)
-            return Move
-        self._finnsys_after_post(invoice)
-        return invoice
+        if due_by and not (self.recurring_next_date and self.recurring_next_date <= due_by):
+            return self.env["account.move"]
+        return self._recurring_create_invoice()
 
     def _finnsys_lock_for_invoicing(self, nowait):
         """Lock the subscription's row: the first lock every invoicing of it takes.
@@ -410,17 +302,18 @@ class ContractContract(models.Model):
             self.invalidate_recordset()
             self.contract_line_ids.invalidate_recordset()
 
-    def _finnsys_after_post(self, invoices):
-        """Offline subscriptions send their invoice. Online ones were paid from the customer's
-        credit at posting; what is left of a postpaid customer's is charged to its saved token.
+    @api.model
+    def _cron_invoice_subscriptions(self, batch_size=BATCH_SIZE):
+        """Invoice the due periods of active subscriptions, each in a transaction of its own.
+
+        Safe to run twice at once, on two servers or beside a *Create invoice* click: a
+        subscription another process is invoicing is skipped, each period is claimed before
+        its invoice is created, and each invoice is committed alone, so the journal's numbering
+        lock is held for one invoice and a failure loses no other invoice.
         """
-        if self.subscription_payment == "online":
-            self._finnsys_prepare_token_charge(invoices)
-            return
-        template = self.env.ref("finnsys_billing.mail_template_subscription_invoice")
-        for invoice in invoices:
-            template.send_mail(invoice.id)
-        invoices.is_move_sent = True
+        self.env["finnsys.subscription.period"]._cron_invoice_due(batch_size)
+
+    # Payment ----------------------------------------------------------------------------
 
     def finnsys_payment_token(self):
         """The saved token that pays this subscription (sudo): its own while active, else the
@@ -463,232 +356,11 @@ class ContractContract(models.Model):
             else self.env._("Now paid with the customer's default saved payment method.")
         )
 
-    def _finnsys_prepare_token_charge(self, invoices):
-        """Give each unpaid invoice a draft token transaction, charged once it is committed."""
-        partner = self.partner_id.commercial_partner_id
-        token = self.finnsys_payment_token()
-        if partner.billing_mode != "postpaid" or not token:
-            if partner.billing_mode == "postpaid":
-                self._finnsys_dunning_no_token(invoices)
-            return
-        Transaction = self.env["payment.transaction"]
-        for invoice in invoices.filtered(
-            lambda m: m.move_type == "out_invoice" and not m.currency_id.is_zero(m.amount_residual)
-        ):
-            Transaction._finnsys_new_token_charge(
-                token,
-                partner,
-                invoice.amount_residual,
-                invoice.currency_id,
-                invoice.name,
-                invoice_ids=[Command.set(invoice.ids)],
-            )
-
-    @api.model
-    def _finnsys_pending_transactions(self, invoices=None):
-        """The draft token charges of subscription invoices (of ``invoices``): committed
-        with their invoice, charged after it, and by the next run after a crash."""
-        domain = (
-            Domain("state", "=", "draft")
-            & Domain("operation", "=", "offline")
-            & Domain("invoice_ids.subscription_id", "!=", False)
-        )
-        if invoices is not None:
-            domain &= Domain("invoice_ids", "in", invoices.ids)
-        return self.env["payment.transaction"].sudo().search(domain)
-
-    def _finnsys_pause_refused(self, error):
-        """Pause a subscription whose invoice could not be posted, and tell both sides."""
-        self.ensure_one()
-        reason = error.args[0] if error.args else str(error)
-        self.write(
-            {
-                "subscription_state": "paused",
-                "subscription_paused_on": fields.Date.context_today(self),
-                "subscription_resumed_on": False,
-            }
-        )
-        self.message_post(
-            body=Markup("%s<br/>%s")
-            % (self.env._("Subscription paused: its invoice could not be posted."), reason)
-        )
-        template = self.env.ref("finnsys_billing.mail_template_subscription_paused")
-        template.send_mail(self.id)
-        manager = self._finnsys_billing_manager()
-        if manager:
-            self.activity_schedule(
-                "mail.mail_activity_data_todo",
-                summary=self.env._("Subscription paused: invoice refused"),
-                note=reason,
-                user_id=manager.id,
-            )
-
-    def _finnsys_billing_manager(self):
-        """The person to act on the subscription: its responsible if a billing manager, else
-        the company's first billing manager. Never OdooBot, whom the superuser's groups make a
-        manager but who reads no activity; none when the company has no manager."""
-        group = self.env.ref("finnsys_billing.group_billing_manager")
-
-        def is_person(user):
-            return user.active and not user.share and not user._is_superuser()
-
-        if self.user_id and is_person(self.user_id) and group in self.user_id.all_group_ids:
-            return self.user_id
-        managers = group.all_user_ids.filtered(
-            lambda user: is_person(user) and self.company_id in user.company_ids
-        )
-        return managers.sorted("id")[:1]
-
-    @api.model
-    def _cron_invoice_subscriptions(self, batch_size=BATCH_SIZE):
-        """Invoice the due periods of active subscriptions, each in a transaction of its own.
-
-        Safe to run twice at once, on two servers or beside a *Create invoice* click: a
-        subscription another process is invoicing is skipped, each period is claimed before
-        its invoice is created, and each invoice is committed alone, so the journal's numbering
-        lock is held for one invoice and a failure loses no other invoice.
-        """
-        Cron = self.env["ir.cron"]
-        # The cron user sees one company; subscriptions of every company are due.
-        subscriptions = self.sudo()
-        today = fields.Date.context_today(self)
-        due = (
-            Domain("subscription_state", "=", "active")
-            & Domain("contract_template_id", "!=", False)
-            & Domain("recurring_next_date", "<=", today)
-        )
-        # Charges a crashed run left uncharged.
-        self._finnsys_charge_each(self._finnsys_pending_transactions())
-        if not Cron._finnsys_commit_batch(remaining=subscriptions.search_count(due)):
-            return
-        after_id, busy = 0, subscriptions.browse()
-        while batch := subscriptions.search(
-            due & Domain("id", ">", after_id), order="id", limit=batch_size
-        ):
-            after_id = batch[-1].id
-            invoices, skipped = batch._finnsys_invoice_each(today)
-            busy |= skipped
-            # Charged only once the invoices and their transactions are committed.
-            self._finnsys_charge_each(self._finnsys_pending_transactions(invoices))
-            remaining = subscriptions.search_count(due & Domain("id", ">", after_id))
-            if not Cron._finnsys_commit_batch(remaining=remaining + len(busy)):
-                return
-        # Whoever held them is done by now: one more try, with a fresh snapshot. What is still
-        # held is being invoiced by its holder, or waits for the next run.
-        invoices, busy = busy.exists()._finnsys_invoice_each(today)
-        self._finnsys_charge_each(self._finnsys_pending_transactions(invoices))
-        Cron._finnsys_commit_batch(remaining=0)
-
-    def _finnsys_invoice_each(self, due_by):
-        """Invoice each subscription's period due by ``due_by`` and commit it on its own.
-
-        A subscription that another process is invoicing, or that a concurrent transaction
-        changed under this one, is rolled back alone and returned as busy.
-
-        :return: (committed invoices, busy subscriptions)
-        """
-        Cron = self.env["ir.cron"]
-        invoices, busy = self.env["account.move"], self.browse()
-        for subscription in self:
-            try:
-                invoice = subscription.with_company(
-                    subscription.company_id
-                )._finnsys_invoice_next_period(nowait=True, due_by=due_by)
-            except CONCURRENCY_ERRORS:
-                self.env.cr.rollback()
-                busy |= subscription
-                continue
-            Cron._commit_progress(1)
-            invoices |= invoice
-        return invoices, busy
-
-    @api.model
-    def _finnsys_charge_transactions(self, transactions):
-        """Charge subscription invoices' draft token transactions through the one saved-token
-        charge (``payment.transaction._finnsys_charge_saved_token``), then hand each refusal
-        to dunning. Transactions another run holds are left to it."""
-        for tx in transactions._finnsys_charge_saved_token():
-            self._finnsys_dunning_failed(tx)
-
-    @api.model
-    def _finnsys_charge_each(self, transactions):
-        """Charge token transactions one commit each: a payment's number is held for one."""
-        for tx in transactions:
-            self._finnsys_charge_transactions(tx)
-            self.env["ir.cron"]._commit_progress()
-
-    # Plan change and proration ----------------------------------------------------------
+    # Plan change ------------------------------------------------------------------------
 
     def _finnsys_period_at(self, day):
-        return self.subscription_period_ids.filtered(
-            lambda p: p.move_id and p.period_start <= day <= (p.period_end or p.period_start)
-        ).sorted("period_start")[-1:]
-
-    def _finnsys_billed_lines(self):
-        """The subscription's own product lines, as edited: what its periods invoice."""
-        return self.contract_line_ids.filtered(
-            lambda line: not line.display_type and not line.is_canceled
-        )
-
-    def _finnsys_proration(self, lines, recurrence, period, day):
-        """Day-based share of ``lines`` for ``day``..end of ``period``.
-
-        Their amount per period times the days left (``day`` included) over the days of the
-        ``recurrence``'s period (a plan or this subscription) starting at ``period.period_start``.
-        The amount is rounded once; each line gets its share, the last one what the rounding
-        of the others left, so that the lines add up to the amount.
-
-        :return: dict with ``days`` (left), ``plan_days``, ``lines`` (list of line and its
-            amount) and ``amount`` (their untaxed total)
-        """
-        self.ensure_one()
-        days_left = (period.period_end - day).days + 1
-        plan_end = period.period_start + recurrence.get_relative_delta(
-            recurrence.recurring_rule_type, recurrence.recurring_interval
-        )
-        plan_days = (plan_end - period.period_start).days
-        currency = self.currency_id
-        exact = [line.price_subtotal * days_left / plan_days for line in lines]
-        amount = currency.round(sum(exact))
-        shares = [currency.round(share) for share in exact[:-1]]
-        if exact:
-            shares.append(currency.round(amount - sum(shares)))
-        return {
-            "days": days_left,
-            "plan_days": plan_days,
-            "lines": list(zip(lines, shares, strict=True)),
-            "amount": amount,
-        }
-
-    def _finnsys_prorated_move(self, move_type, period, day):
-        """Post a credit note or invoice of the subscription's current lines and plan for
-        ``day``..end of ``period``."""
-        self.ensure_one()
-        plan = self.contract_template_id
-        proration = self._finnsys_proration(self._finnsys_billed_lines(), self, period, day)
-        vals = self._prepare_invoice(day)
-        vals.update(move_type=move_type, plan_id=plan.id, subscription_id=self.id)
-        label = self.env._(
-            "%(plan)s, %(days)s of %(total)s days",
-            plan=plan.name,
-            days=proration["days"],
-            total=proration["plan_days"],
-        )
-        for line, amount in proration["lines"]:
-            vals["invoice_line_ids"].append(
-                Command.create(
-                    {
-                        "product_id": line.product_id.id,
-                        "name": f"{line._insert_markers(day, period.period_end)}\n{label}",
-                        "quantity": 1,
-                        "price_unit": amount,
-                    }
-                )
-            )
-        move = self.env["account.move"].create(vals)
-        move.action_post()
-        self._finnsys_after_post(move)
-        return move
+        """The invoiced period ``day`` falls in (empty if none): the one a change prorates."""
+        return self.env["finnsys.subscription.period"]._invoiced_at(self, day)
 
     def finnsys_plan_change_preview(self, new_plan, day):
         """What changing to ``new_plan`` on ``day`` posts: the figures of the backend wizard
@@ -701,68 +373,12 @@ class ContractContract(models.Model):
             credit) and ``next_date`` (first full period of the new plan)
         """
         self.ensure_one()
-        period = self._finnsys_period_at(day)
-        preview = {
-            "period_start": period.period_start,
-            "period_end": period.period_end,
-            "days": 0,
-            "credit": 0.0,
-            "invoice": 0.0,
-            "net": 0.0,
-            "next_date": period.period_end and period.period_end + timedelta(days=1),
-        }
-        if not period:
-            return preview
-        credit = self._finnsys_proration(self._finnsys_billed_lines(), self, period, day)
-        preview.update(days=credit["days"], credit=credit["amount"])
-        if new_plan:
-            lines = new_plan.contract_line_ids.filtered(lambda line: not line.display_type)
-            preview["invoice"] = self._finnsys_proration(lines, new_plan, period, day)["amount"]
-        preview["net"] = self.currency_id.round(preview["invoice"] - preview["credit"])
-        return preview
+        return self.env["finnsys.subscription.change"]._plan_change_preview(self, new_plan, day)
 
     def _finnsys_check_plan_change(self, new_plan):
         """Refuse a change to ``new_plan`` that the subscription cannot make."""
         self.ensure_one()
-        self._finnsys_check_state(("draft", "active", "paused"), self.env._("changed"))
-        if new_plan == self.contract_template_id or not new_plan:
-            raise ValidationError(self.env._("Choose another plan than the current one."))
-        if new_plan.company_id != self.company_id:
-            raise ValidationError(
-                self.env._(
-                    "Plan %(plan)s belongs to %(other)s, not to %(company)s: choose a plan of "
-                    "the subscription's company.",
-                    plan=new_plan.display_name,
-                    other=new_plan.company_id.name,
-                    company=self.company_id.name,
-                )
-            )
-        if new_plan.plan_currency_id != self.currency_id:
-            raise ValidationError(
-                self.env._(
-                    "Plan %(plan)s is priced in %(plan_currency)s and %(contract)s is billed in "
-                    "%(currency)s: choose a plan in %(currency)s.",
-                    plan=new_plan.display_name,
-                    plan_currency=new_plan.plan_currency_id.name,
-                    contract=self.display_name,
-                    currency=self.currency_id.name,
-                )
-            )
-
-    @api.model
-    def _finnsys_end_lines(self, lines):
-        """End the lines a plan change replaced: an invoiced line stops at its last invoiced
-        day with no next invoice date; a line never invoiced is removed."""
-        invoiced = lines.filtered("last_date_invoiced")
-        (lines - invoiced).unlink()
-        for line in invoiced:
-            line.write(
-                {
-                    "is_canceled": True,
-                    "date_end": line.last_date_invoiced,
-                    "recurring_next_date": False,
-                }
-            )
+        self.env["finnsys.subscription.change"]._check_plan_change(self, new_plan)
 
     def action_subscription_change_plan(self, new_plan, day=None):
         """Move the subscription to ``new_plan`` from ``day`` (today by default).
@@ -772,51 +388,4 @@ class ContractContract(models.Model):
         """
         self.ensure_one()
         day = day or fields.Date.context_today(self)
-        self._finnsys_check_plan_change(new_plan)
-        period = self._finnsys_period_at(day)
-        moves = self.env["account.move"]
-        if period:
-            moves |= self._finnsys_prorated_move("out_refund", period, day)
-            next_start = period.period_end + timedelta(days=1)
-        else:
-            next_start = max(day, self.date_start)
-        old_plan = self.contract_template_id
-        old_lines = self.contract_line_ids.filtered(lambda line: not line.is_canceled)
-        self.write(
-            {
-                "contract_template_id": new_plan.id,
-                "recurring_rule_type": new_plan.recurring_rule_type,
-                "recurring_interval": new_plan.recurring_interval,
-                "contract_line_ids": self._finnsys_plan_line_commands(new_plan, next_start),
-            }
-        )
-        if self.name == old_plan.name:
-            self.name = new_plan.name
-        self._finnsys_end_lines(old_lines)
-        if period:
-            moves |= self._finnsys_prorated_move("out_invoice", period, day)
-        self._finnsys_charge_transactions(self._finnsys_pending_transactions(moves))
-        self.message_post(
-            body=self.env._("Plan changed to %(plan)s on %(day)s.", plan=new_plan.name, day=day)
-        )
-        return moves
-
-    # Dunning hooks ----------------------------------------------------------------------
-
-    def _finnsys_dunning_no_token(self, invoices):
-        """A postpaid customer without a saved card cannot be charged: that is a failed charge
-        too, and the customer is asked to pay or add a card."""
-        Dunning = self.env["finnsys.subscription.dunning"]
-        for invoice in invoices.filtered(
-            lambda m: m.move_type == "out_invoice" and not m.currency_id.is_zero(m.amount_residual)
-        ):
-            Dunning._finnsys_charge_failed(invoice, self.env._("No saved payment method."))
-
-    @api.model
-    def _finnsys_dunning_failed(self, tx):
-        """Open (or count a retry of) the dunning of each invoice ``tx`` failed to pay."""
-        if tx.state not in ("error", "cancel"):
-            return
-        error = tx.state_message or self.env._("The card was declined.")
-        for invoice in tx.invoice_ids.filtered("subscription_id"):
-            self.env["finnsys.subscription.dunning"]._finnsys_charge_failed(invoice, error)
+        return self.env["finnsys.subscription.change"]._change_plan(self, new_plan, day)

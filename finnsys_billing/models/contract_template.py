@@ -1,4 +1,4 @@
-from odoo import api, fields, models
+from odoo import Command, api, fields, models
 from odoo.exceptions import ValidationError
 
 # Months in one period of each recurrence, to compare plans of different periods (a month
@@ -12,6 +12,19 @@ MONTHS_PER_PERIOD = {
     "semesterly": 6,
     "yearly": 12,
 }
+# What a subscription copies of each of its plan's lines.
+PLAN_LINE_FIELDS = [
+    "sequence",
+    "product_id",
+    "name",
+    "quantity",
+    "uom_id",
+    "automatic_price",
+    "specific_price",
+    "discount",
+    "display_type",
+    "note_invoicing_mode",
+]
 
 
 class ContractTemplate(models.Model):
@@ -115,3 +128,65 @@ class ContractTemplate(models.Model):
                         plan=plan.display_name,
                     )
                 )
+
+    # Subscribing ------------------------------------------------------------------------
+
+    def _finnsys_fill_subscription(self, vals):
+        """Complete the values ``vals`` of a new subscription to this plan with the plan's
+        recurrence and lines."""
+        self.ensure_one()
+        partner = self.env["res.partner"].browse(vals.get("partner_id"))
+        date_start = fields.Date.to_date(vals.get("date_start")) or fields.Date.context_today(self)
+        vals.setdefault("name", self.name)
+        vals.setdefault("plan_currency_id", self.plan_currency_id.id)
+        vals.setdefault("date_start", date_start)
+        vals.setdefault("line_recurrence", True)
+        vals.setdefault("payment_term_id", partner.property_payment_term_id.id)
+        for name in ("recurring_rule_type", "recurring_interval", "recurring_invoicing_type"):
+            vals.setdefault(name, self[name])
+        if self.journal_id:
+            vals.setdefault("journal_id", self.journal_id.id)
+        company_currency = self.env["res.company"].browse(vals.get("company_id")).currency_id
+        if self.plan_currency_id != (company_currency or self.env.company.currency_id):
+            vals.setdefault("manual_currency_id", self.plan_currency_id.id)
+        vals["contract_line_ids"] = self._finnsys_subscription_lines(date_start)
+
+    def _finnsys_subscription_lines(self, date_start):
+        """Commands creating this plan's lines on a subscription, billed from ``date_start``."""
+        self.ensure_one()
+        commands = []
+        for line in self.contract_line_ids:
+            values = line._convert_to_write({name: line[name] for name in PLAN_LINE_FIELDS})
+            values.update(
+                date_start=date_start,
+                recurring_rule_type=self.recurring_rule_type,
+                recurring_interval=self.recurring_interval,
+                recurring_invoicing_type=self.recurring_invoicing_type,
+            )
+            commands.append(Command.create(values))
+        return commands
+
+    def _finnsys_check_switch_from(self, subscription):
+        """Refuse this plan for ``subscription`` when it is of another company or currency."""
+        self.ensure_one()
+        if self.company_id != subscription.company_id:
+            raise ValidationError(
+                self.env._(
+                    "Plan %(plan)s belongs to %(other)s, not to %(company)s: choose a plan of "
+                    "the subscription's company.",
+                    plan=self.display_name,
+                    other=self.company_id.name,
+                    company=subscription.company_id.name,
+                )
+            )
+        if self.plan_currency_id != subscription.currency_id:
+            raise ValidationError(
+                self.env._(
+                    "Plan %(plan)s is priced in %(plan_currency)s and %(contract)s is billed in "
+                    "%(currency)s: choose a plan in %(currency)s.",
+                    plan=self.display_name,
+                    plan_currency=self.plan_currency_id.name,
+                    contract=subscription.display_name,
+                    currency=subscription.currency_id.name,
+                )
+            )

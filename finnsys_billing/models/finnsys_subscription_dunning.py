@@ -3,7 +3,7 @@ from datetime import timedelta
 from markupsafe import Markup
 from psycopg2.errors import SerializationFailure
 
-from odoo import api, fields, models
+from odoo import Command, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.fields import Domain
 from odoo.tools import SQL
@@ -135,17 +135,47 @@ class FinnsysSubscriptionDunning(models.Model):
         contract.message_post(
             body=Markup("%s<br/>%s") % (summary, self.last_error or ""),
         )
-        manager = contract._finnsys_billing_manager()
+        self._alert_manager(
+            contract,
+            summary,
+            self.env._(
+                "Invoice %(invoice)s is unpaid: %(error)s",
+                invoice=self.invoice_id.name,
+                error=self.last_error or "",
+            ),
+        )
+
+    @api.model
+    def _posting_refused(self, contract, error):
+        """Pause a subscription whose invoice could not be posted, and tell both sides."""
+        reason = error.args[0] if error.args else str(error)
+        contract.action_subscription_pause()
+        contract.message_post(
+            body=Markup("%s<br/>%s")
+            % (self.env._("Subscription paused: its invoice could not be posted."), reason)
+        )
+        template = self.env.ref("finnsys_billing.mail_template_subscription_paused")
+        template.send_mail(contract.id)
+        self._alert_manager(contract, self.env._("Subscription paused: invoice refused"), reason)
+
+    @api.model
+    def _alert_manager(self, contract, summary, note):
+        """Give the person to act on ``contract`` a to-do: its responsible if a billing
+        manager, else the company's first billing manager. Never OdooBot, whom the superuser's
+        groups make a manager but who reads no activity; nobody when the company has none."""
+        group = self.env.ref("finnsys_billing.group_billing_manager")
+
+        def is_person(user):
+            return user.active and not user.share and not user._is_superuser()
+
+        manager = contract.user_id
+        if not (manager and is_person(manager) and group in manager.all_group_ids):
+            manager = group.all_user_ids.filtered(
+                lambda user: is_person(user) and contract.company_id in user.company_ids
+            ).sorted("id")[:1]
         if manager:
             contract.activity_schedule(
-                "mail.mail_activity_data_todo",
-                summary=summary,
-                note=self.env._(
-                    "Invoice %(invoice)s is unpaid: %(error)s",
-                    invoice=self.invoice_id.name,
-                    error=self.last_error or "",
-                ),
-                user_id=manager.id,
+                "mail.mail_activity_data_todo", summary=summary, note=note, user_id=manager.id
             )
 
     @api.model
@@ -161,6 +191,80 @@ class FinnsysSubscriptionDunning(models.Model):
         ):
             dunning.write({"state": "paid", "next_try_at": False})
             dunning.message_post(body=self.env._("Invoice paid: retries stopped."))
+
+    # Collecting -------------------------------------------------------------------------
+
+    @api.model
+    def _collect(self, contract, invoices):
+        """Offline subscriptions send their invoice. Online ones were paid from the customer's
+        credit at posting; what is left of a postpaid customer's is charged to its saved token.
+        """
+        if contract.subscription_payment == "online":
+            self._prepare_token_charges(contract, invoices)
+            return
+        template = self.env.ref("finnsys_billing.mail_template_subscription_invoice")
+        for invoice in invoices:
+            template.send_mail(invoice.id)
+        invoices.is_move_sent = True
+
+    @api.model
+    def _prepare_token_charges(self, contract, invoices):
+        """Give each unpaid invoice of ``contract`` a draft token transaction, charged once it
+        is committed. A postpaid customer without a saved card cannot be charged: that is a
+        failed charge too, and the customer is asked to pay or add a card."""
+        partner = contract.partner_id.commercial_partner_id
+        if partner.billing_mode != "postpaid":
+            return
+        unpaid = invoices.filtered(
+            lambda m: m.move_type == "out_invoice" and not m.currency_id.is_zero(m.amount_residual)
+        )
+        token = contract.finnsys_payment_token()
+        if not token:
+            for invoice in unpaid:
+                self._finnsys_charge_failed(invoice, self.env._("No saved payment method."))
+            return
+        for invoice in unpaid:
+            contract.env["payment.transaction"]._finnsys_new_token_charge(
+                token,
+                partner,
+                invoice.amount_residual,
+                invoice.currency_id,
+                invoice.name,
+                invoice_ids=[Command.set(invoice.ids)],
+            )
+
+    @api.model
+    def _pending_charges(self, invoices=None):
+        """The draft token charges of subscription invoices (of ``invoices``): committed
+        with their invoice, charged after it, and by the next run after a crash."""
+        domain = (
+            Domain("state", "=", "draft")
+            & Domain("operation", "=", "offline")
+            & Domain("invoice_ids.subscription_id", "!=", False)
+        )
+        if invoices is not None:
+            domain &= Domain("invoice_ids", "in", invoices.ids)
+        return self.env["payment.transaction"].sudo().search(domain)
+
+    @api.model
+    def _charge(self, transactions):
+        """Charge subscription invoices' draft token transactions through the one saved-token
+        charge (``payment.transaction._finnsys_charge_saved_token``), then open (or count a
+        retry of) the dunning of each invoice a refusal left unpaid. Transactions another run
+        holds are left to it."""
+        for tx in transactions._finnsys_charge_saved_token():
+            if tx.state not in ("error", "cancel"):
+                continue
+            error = tx.state_message or self.env._("The card was declined.")
+            for invoice in tx.invoice_ids.filtered("subscription_id"):
+                self._finnsys_charge_failed(invoice, error)
+
+    @api.model
+    def _charge_each(self, transactions):
+        """Charge token transactions one commit each: a payment's number is held for one."""
+        for tx in transactions:
+            self._charge(tx)
+            self.env["ir.cron"]._commit_progress()
 
     # Links of the e-mail ----------------------------------------------------------------
 
@@ -237,10 +341,8 @@ class FinnsysSubscriptionDunning(models.Model):
             return
         try:
             with self.env.cr.savepoint():
-                contract._finnsys_prepare_token_charge(invoice)
-                contract._finnsys_charge_transactions(
-                    contract._finnsys_pending_transactions(invoice)
-                )
+                self._prepare_token_charges(contract, invoice)
+                self._charge(self._pending_charges(invoice))
         except (UserError, ValidationError) as error:
             self._finnsys_failure(str(error), retry=True)
             return

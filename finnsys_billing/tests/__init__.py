@@ -27,6 +27,7 @@ from . import test_payment_receipt
 from . import test_withdrawal_card_refund
 from . import test_subscription_dunning
 from . import test_subscription_metrics
+from . import test_subscription_proration
 from . import test_statement
 from . import test_concurrency
 from . import test_surcharge

@@ -1,7 +1,7 @@
 import time
 import uuid
 
-from odoo import SUPERUSER_ID, api, fields
+from odoo import SUPERUSER_ID, Command, api, fields
 from odoo.modules.registry import Registry
 from odoo.tests import new_test_user
 from odoo.tests.common import BaseCase, get_db_name
@@ -132,6 +132,44 @@ class CommittedCompanyCase(BaseCase):
     @classmethod
     def _setup_committed_data(cls, env, company):
         """Create the class's committed records (committed when this returns)."""
+
+    @classmethod
+    def _committed_subscription(cls, env, company, customer_values, date_start):
+        """An active online subscription of a postpaid customer to a 50 monthly plan."""
+        customer = env["res.partner"].create(
+            {
+                "is_company": True,
+                "customer_rank": 1,
+                "billing_mode": "postpaid",
+                "company_id": company.id,
+                **customer_values,
+            }
+        )
+        product = env["product.product"].create(
+            {"name": "Race Hosting", "type": "service", "taxes_id": False}
+        )
+        plan = env["contract.template"].create(
+            {
+                "name": "Race Monthly",
+                "company_id": company.id,
+                "contract_line_ids": [
+                    Command.create(
+                        {"product_id": product.id, "name": "Hosting", "specific_price": 50}
+                    )
+                ],
+            }
+        )
+        subscription = env["contract.contract"].create(
+            {
+                "partner_id": customer.id,
+                "company_id": company.id,
+                "contract_template_id": plan.id,
+                "date_start": date_start,
+                "subscription_payment": "online",
+            }
+        )
+        subscription.action_subscription_activate()
+        return subscription
 
     def _env(self, cr):
         return api.Environment(cr, SUPERUSER_ID, {"allowed_company_ids": [self.company_id]})

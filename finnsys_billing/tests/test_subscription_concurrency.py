@@ -27,39 +27,9 @@ class TestSubscriptionConcurrency(CommittedCompanyCase):
 
     @classmethod
     def _setup_committed_data(cls, env, company):
-        customer = env["res.partner"].create(
-            {
-                "name": "Racing Subscriber",
-                "is_company": True,
-                "customer_rank": 1,
-                "billing_mode": "postpaid",
-                "company_id": company.id,
-            }
+        subscription = cls._committed_subscription(
+            env, company, {"name": "Racing Subscriber"}, "2026-01-01"
         )
-        product = env["product.product"].create(
-            {"name": "Race Hosting", "type": "service", "taxes_id": False}
-        )
-        plan = env["contract.template"].create(
-            {
-                "name": "Race Monthly",
-                "company_id": company.id,
-                "contract_line_ids": [
-                    Command.create(
-                        {"product_id": product.id, "name": "Hosting", "specific_price": 50}
-                    )
-                ],
-            }
-        )
-        subscription = env["contract.contract"].create(
-            {
-                "partner_id": customer.id,
-                "company_id": company.id,
-                "contract_template_id": plan.id,
-                "date_start": "2026-01-01",
-                "subscription_payment": "online",
-            }
-        )
-        subscription.action_subscription_activate()
         cls.subscription_id = subscription.id
 
     def _invoice(self, env):

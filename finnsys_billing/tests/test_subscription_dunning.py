@@ -213,16 +213,10 @@ class TestSubscriptionDunningConcurrency(CommittedCompanyCase):
     def _setup_committed_data(cls, env, company):
         provider = env.ref("payment.payment_provider_demo").copy({"company_id": company.id})
         provider.state = "test"
-        customer = env["res.partner"].create(
-            {
-                "name": "Race Card",
-                "email": "race@card.example",
-                "is_company": True,
-                "customer_rank": 1,
-                "billing_mode": "postpaid",
-                "company_id": company.id,
-            }
+        subscription = cls._committed_subscription(
+            env, company, {"name": "Race Card", "email": "race@card.example"}, "2026-03-01"
         )
+        customer = subscription.partner_id
         token = env["payment.token"].create(
             {
                 "provider_id": provider.id,
@@ -234,35 +228,10 @@ class TestSubscriptionDunningConcurrency(CommittedCompanyCase):
             }
         )
         customer.write({"billing_payment_method": "token", "billing_token_id": token.id})
-        product = env["product.product"].create(
-            {"name": "Race Hosting", "type": "service", "taxes_id": False}
-        )
-        plan = env["contract.template"].create(
-            {
-                "name": "Race Monthly",
-                "company_id": company.id,
-                "contract_line_ids": [
-                    Command.create(
-                        {"product_id": product.id, "name": "Race", "specific_price": 50.0}
-                    )
-                ],
-            }
-        )
-        subscription = env["contract.contract"].create(
-            {
-                "partner_id": customer.id,
-                "company_id": company.id,
-                "contract_template_id": plan.id,
-                "date_start": "2026-03-01",
-                "subscription_payment": "online",
-            }
-        )
-        subscription.action_subscription_activate()
         invoice = subscription._finnsys_invoice_next_period()
-        subscription._finnsys_charge_transactions(
-            subscription._finnsys_pending_transactions(invoice)
-        )
-        dunning = env["finnsys.subscription.dunning"].search(Domain("invoice_id", "=", invoice.id))
+        Dunning = env["finnsys.subscription.dunning"]
+        Dunning._charge(Dunning._pending_charges(invoice))
+        dunning = Dunning.search(Domain("invoice_id", "=", invoice.id))
         assert dunning, "the declined charge opened no dunning"
         dunning.next_try_at = fields.Datetime.now() - timedelta(minutes=1)
         cls.invoice_id = invoice.id

@@ -104,7 +104,7 @@ class FinnsysPaymentReceive(models.TransientModel):
     def _compute_amount(self):
         for wizard in self:
             if wizard.payment_id:
-                wizard.amount = wizard._payment_open_amount(wizard.payment_id)
+                wizard.amount = wizard.payment_id._finnsys_open_amount()
             else:
                 wizard.amount = wizard.amount
 
@@ -158,16 +158,6 @@ class FinnsysPaymentReceive(models.TransientModel):
             order="invoice_date_due, invoice_date, id",
         )
 
-    @api.model
-    def _payment_receivable_lines(self, payment):
-        return payment.move_id.line_ids.filtered(
-            lambda line: line.account_id.account_type == "asset_receivable" and not line.reconciled
-        )
-
-    @api.model
-    def _payment_open_amount(self, payment):
-        return -sum(self._payment_receivable_lines(payment).mapped("amount_residual_currency"))
-
     def _money(self, amount):
         return format_amount(self.env, amount, self.currency_id)
 
@@ -179,7 +169,7 @@ class FinnsysPaymentReceive(models.TransientModel):
         partner = wizard._check_customer()
         wizard._check_journal()
         payment = wizard.payment_id
-        available = wizard._payment_open_amount(payment) if payment else wizard.amount
+        available = payment._finnsys_open_amount() if payment else wizard.amount
         wizard._check_amount(available)
         allocations = wizard._allocations()
         wizard._check_total(allocations, available)
@@ -187,7 +177,7 @@ class FinnsysPaymentReceive(models.TransientModel):
             wizard._assign_payment(payment, partner)
         else:
             payment = wizard._create_payment(partner)
-        wizard._apply_allocations(payment, allocations)
+        payment.finnsys_allocate(allocations)
         return payment._get_records_action(name=self.env._("Payment"), context={})
 
     def _check_customer(self):
@@ -353,82 +343,3 @@ class FinnsysPaymentReceive(models.TransientModel):
         payment.action_draft()
         payment.partner_id = partner
         payment.action_post()
-
-    def _apply_allocations(self, payment, allocations):
-        """Reconcile the payment with each invoice for exactly the amount allocated to it.
-
-        ``reconcile()`` always matches as much as both journal items allow. That is the
-        allocated amount when it settles the invoice (or its installment) or uses up the
-        rest of the payment, and then the standard reconciliation runs in full. A smaller
-        allocation gets a partial of that amount only (``_reconcile_amount``). Splitting the
-        payment's receivable line per invoice would give the same ledger, but a payment with
-        several counterpart lines breaks when it is later reset to draft and edited.
-        """
-        payment_line = self._payment_receivable_lines(payment)
-        if len(payment_line) != 1:
-            raise UserError(
-                self.env._(
-                    "Payment %(payment)s does not have exactly one open receivable journal item: "
-                    "reconcile it from the accounting instead.",
-                    payment=payment.display_name,
-                )
-            )
-        currency = self.currency_id
-        for invoice, amount in allocations:
-            invoice_lines = invoice.line_ids.filtered(
-                lambda line: line.account_id == payment_line.account_id and not line.reconciled
-            ).sorted(lambda line: (line.date_maturity or line.date, line.id))
-            if not invoice_lines:
-                raise UserError(
-                    self.env._(
-                        "%(invoice)s is not due on account %(account)s of the payment: "
-                        "reconcile it from the accounting instead.",
-                        invoice=invoice.display_name,
-                        account=payment_line.account_id.display_name,
-                    )
-                )
-            remaining = amount
-            for invoice_line in invoice_lines:
-                if currency.is_zero(remaining):
-                    break
-                part = min(remaining, invoice_line.amount_residual_currency)
-                self._reconcile_amount(payment_line, invoice_line, part)
-                remaining = currency.round(remaining - part)
-            invoice.matched_payment_ids |= payment
-
-    def _reconcile_amount(self, payment_line, invoice_line, amount):
-        """Reconcile ``amount`` (in the payment currency) of the two journal items.
-
-        When ``amount`` is less than both residuals, the partial is computed by Odoo's
-        ``_prepare_reconciliation_single_partial`` from residuals capped at ``amount``.
-        Neither item is settled by it, so no full reconcile or exchange difference is due;
-        cash-basis taxes are still booked as ``reconcile()`` would.
-        """
-        currency = self.currency_id
-        matchable = min(
-            invoice_line.amount_residual_currency, -payment_line.amount_residual_currency
-        )
-        if currency.compare_amounts(amount, matchable) >= 0:
-            (payment_line + invoice_line).reconcile()
-            return
-        Line = self.env["account.move.line"].with_context(no_exchange_difference=True)
-        result = Line._prepare_reconciliation_single_partial(
-            self._capped_residuals(invoice_line, amount),
-            self._capped_residuals(payment_line, amount),
-        )
-        partial = self.env["account.partial.reconcile"].create(result["partial_values"])
-        if invoice_line.company_id.tax_exigibility:
-            partial._create_tax_cash_basis_moves()
-
-    @api.model
-    def _capped_residuals(self, line, amount):
-        sign = 1 if line.amount_residual_currency > 0 else -1
-        balance = amount
-        if line.currency_id != line.company_currency_id:
-            rate = line.amount_residual / line.amount_residual_currency
-            balance = line.company_currency_id.round(amount * rate)
-        return {
-            "aml": line,
-            "amount_residual": sign * balance,
-            "amount_residual_currency": sign * amount,
-        }
