@@ -1,7 +1,7 @@
 from odoo import api, fields, models
 
 from ..models.res_company import BILLING_MODES
-from ..report.finnsys_aged_receivable import AGING_BASES, AS_OF_MODES
+from ..report.finnsys_aged_receivable_query import AGING_BASES, AS_OF_MODES
 
 
 class FinnsysAgedReceivableWizard(models.TransientModel):
