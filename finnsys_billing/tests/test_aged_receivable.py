@@ -87,6 +87,28 @@ class AgingCase(BillingCommon):
         self._reconcile_on(second | late.move_id, "2026-04-05")
         return first, second
 
+    def _random_ledger(self, seed):
+        """Random invoices and payments of four customers, some matched on random days."""
+        rng = random.Random(seed)
+        customers = [self._customer(f"Random {seed} {n}", "postpaid") for n in range(4)]
+        moves = []
+        for _n in range(14):
+            partner = rng.choice(customers)
+            day = f"2026-0{rng.randint(1, 3)}-{rng.randint(1, 28):02d}"
+            if rng.random() < 0.6:
+                moves.append(self._invoice(partner, rng.randint(10, 900), date=day))
+            else:
+                moves.append(self._receive(partner, rng.randint(10, 900), date=day).move_id)
+        for _n in range(6):
+            first, second = rng.sample(moves, 2)
+            if first.partner_id == second.partner_id and not (
+                self._receivable(first | second).filtered("reconciled")
+            ):
+                self._reconcile_on(
+                    first | second, f"2026-0{rng.randint(2, 4)}-{rng.randint(1, 14):02d}"
+                )
+        return customers
+
 
 @tagged("post_install", "-at_install")
 @freeze_time("2026-04-15")
@@ -262,28 +284,6 @@ class TestAgedReceivable(AgingCase):
             {group["bucket"]: round(group["share:sum"], 2) for group in groups},
             {"b1": 75.0, "b3": 25.0, "credit": 0.0},
         )
-
-    def _random_ledger(self, seed):
-        """Random invoices and payments of four customers, some matched on random days."""
-        rng = random.Random(seed)
-        customers = [self._customer(f"Random {seed} {n}", "postpaid") for n in range(4)]
-        moves = []
-        for _n in range(14):
-            partner = rng.choice(customers)
-            day = f"2026-0{rng.randint(1, 3)}-{rng.randint(1, 28):02d}"
-            if rng.random() < 0.6:
-                moves.append(self._invoice(partner, rng.randint(10, 900), date=day))
-            else:
-                moves.append(self._receive(partner, rng.randint(10, 900), date=day).move_id)
-        for _n in range(6):
-            first, second = rng.sample(moves, 2)
-            if first.partner_id == second.partner_id and not (
-                self._receivable(first | second).filtered("reconciled")
-            ):
-                self._reconcile_on(
-                    first | second, f"2026-0{rng.randint(2, 4)}-{rng.randint(1, 14):02d}"
-                )
-        return customers
 
     def test_random_ledger_total_equals_receivable_balance(self):
         customers = self._random_ledger(19)
