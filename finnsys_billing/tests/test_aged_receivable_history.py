@@ -86,6 +86,7 @@ class TestAgedReceivableHistory(AgingCase):
         self.assertEqual(report["options"]["as_of"], "known")
         self.assertIn(("History", "As known on the date"), report["headers"])
         self.assertEqual(wizard.action_view()["context"]["finnsys_aging"]["as_of"], "known")
+        self.assertEqual(wizard.action_view()["name"], "Aged Receivables as known on 2026-03-31")
 
     def _independent_as_of(self, customers, date_at, as_of):
         """Per customer and bucket, the open amounts at ``date_at`` from the ledger alone:
