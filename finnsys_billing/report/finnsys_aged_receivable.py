@@ -112,10 +112,7 @@ class FinnsysAgedReceivable(models.Model):
                    %(share)s AS share,
                    1 AS item_count,
                    %(total)s AS total_count
-              FROM (%(items)s) items
-         LEFT JOIN res_partner partner ON partner.id = items.partner_id
-         LEFT JOIN res_partner customer ON customer.id = partner.commercial_partner_id
-             WHERE %(filters)s
+              FROM (%(items)s) items %(customer)s
             """,
             date=options["date_at"],
             bucket=self._bucket_sql(options, SQL("items.residual"), SQL("items.age_from")),
@@ -124,6 +121,18 @@ class FinnsysAgedReceivable(models.Model):
             if self.env.context.get("finnsys_aging_total")
             else SQL("NULL::integer"),
             items=self._open_items_sql(options),
+            customer=self._customer_join_sql(options, SQL("items")),
+        )
+
+    @api.model
+    def _customer_join_sql(self, options, rows):
+        """Joins ``customer``, the commercial entity of the partner of ``rows`` (an alias),
+        and keeps the rows of the customers the options ask for."""
+        return SQL(
+            """LEFT JOIN res_partner partner ON partner.id = %(rows)s.partner_id
+               LEFT JOIN res_partner customer ON customer.id = partner.commercial_partner_id
+                   WHERE %(filters)s""",
+            rows=rows,
             filters=self._customer_filters(options),
         )
 
@@ -153,15 +162,12 @@ class FinnsysAgedReceivable(models.Model):
                    grouped.days_overdue, grouped.residual, grouped.residual_currency,
                    grouped.bucket, NULL::float AS share, grouped.item_count,
                    NULL::integer AS total_count
-              FROM grouped
-         LEFT JOIN res_partner partner ON partner.id = grouped.partner_id
-         LEFT JOIN res_partner customer ON customer.id = partner.commercial_partner_id
-             WHERE %(filters)s
+              FROM grouped %(customer)s
             """,
             date=options["date_at"],
             bucket=self._bucket_sql(options, SQL("items.residual"), SQL("items.age_from")),
             items=self._open_items_sql(options),
-            filters=self._customer_filters(options),
+            customer=self._customer_join_sql(options, SQL("grouped")),
         )
 
     @api.model
