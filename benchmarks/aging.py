@@ -249,6 +249,11 @@ def run_oca(env, company, date_at):
 
 
 PIVOT_SETS = [["partner_id", "bucket"], ["partner_id"], ["bucket"], []]
+# What the web client's pivot and graph ask for these views (pivot_model.js, graph_model.js):
+# each measure, the currency and converted sum of a monetary one, and the count.
+MONETARY = ["company_currency_id:array_agg_distinct", "residual:sum_currency"]
+PIVOT_MEASURES = ["residual:sum", *MONETARY, "share:sum", "__count"]
+GRAPH_MEASURES = ["__count", *MONETARY, "residual:sum"]
 LIST_FIELDS = {
     "partner_id": {"fields": {"display_name": {}}},
     "move_id": {"fields": {"display_name": {}}},
@@ -277,9 +282,7 @@ def run_printout(env, wizard):
 
 
 def run_pivot(env, aging):
-    cells, *_totals = aging.formatted_read_grouping_sets(
-        [], PIVOT_SETS, ["residual:sum", "share:sum"]
-    )
+    cells, *_totals = aging.formatted_read_grouping_sets([], PIVOT_SETS, PIVOT_MEASURES)
     return {
         (cell["partner_id"][0], cell["bucket"]): cell["residual:sum"]
         for cell in cells
@@ -288,7 +291,7 @@ def run_pivot(env, aging):
 
 
 def run_graph(env, aging):
-    return aging.formatted_read_group([], ["bucket"], ["residual:sum"])
+    return aging.formatted_read_group([], ["bucket"], GRAPH_MEASURES)
 
 
 def run_list(env, aging):

@@ -10,6 +10,7 @@ from . import test_payment_settings
 from . import test_payment_receive
 from . import test_credit_issue
 from . import test_aged_receivable
+from . import test_aged_receivable_history
 from . import test_aged_receivable_reports
 from . import test_aged_receivable_trend
 from . import test_reminders

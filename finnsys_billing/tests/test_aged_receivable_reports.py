@@ -3,6 +3,7 @@ import io
 import openpyxl
 from freezegun import freeze_time
 
+from odoo import fields
 from odoo.tests import HttpCase, tagged
 
 from .common import BillingCommon
@@ -78,6 +79,67 @@ class TestAgedReceivableReports(BillingCommon):
             self.assertAlmostEqual(group["share:sum"], printed["percent"].get(group["bucket"], 0))
         views = aging.get_views([(False, "pivot")])["views"]
         self.assertIn('<field name="share" type="measure"/>', views["pivot"]["arch"])
+
+    def _screen(self, date_at="2026-04-15"):
+        wizard = self.env["finnsys.aged.receivable.wizard"].create({"date_at": date_at})
+        aging = self.env["finnsys.aged.receivable"].with_user(self.billing_user)
+        return aging.with_context(**wizard.with_user(self.billing_user).action_view()["context"])
+
+    def test_bucket_boundaries_are_one_rule_on_screen_and_printed(self):
+        """Due today is not due; 1 and 30 days are 1-30; 31 is 31-60; 120 is 91-120; 121
+        is over 120 (default buckets 30, 60, 90, 120)."""
+        edges = self._customer("Edges Co", "postpaid")
+        for days, amount in ((0, 1), (1, 2), (30, 4), (31, 8), (120, 16), (121, 32)):
+            day = fields.Date.subtract(fields.Date.to_date("2026-04-15"), days=days)
+            self._invoice(edges, amount, date=day)
+        expected = {"b0": 1.0, "b1": 6.0, "b2": 8.0, "b4": 16.0, "b5": 32.0}
+        groups = self._screen().formatted_read_group(
+            [("partner_id", "=", edges.id)], ["bucket"], ["residual:sum"]
+        )
+        self.assertEqual({g["bucket"]: g["residual:sum"] for g in groups}, expected)
+        (row,) = [
+            row
+            for row in self.wizard._aging_report_with_headers()["rows"]
+            if row["partner_id"] == edges.id
+        ]
+        self.assertEqual({key: value for key, value in row["amounts"].items() if value}, expected)
+
+    def test_pivot_graph_and_list_show_every_open_item(self):
+        """The pivot and graph read the items summed per bucket, the list a page and its
+        count in one query: counts, sums and pages as item by item."""
+        second = self._customer("Second Co", "postpaid")
+        self._invoice(second, 70, date="2026-04-03")
+        self._invoice(second, 30, date="2026-04-05")
+        aging = self._screen()
+        measures = [
+            "residual:sum",
+            "company_currency_id:array_agg_distinct",
+            "residual:sum_currency",
+            "share:sum",
+            "__count",
+        ]
+        sets = [["partner_id", "bucket"], ["partner_id"], ["bucket"], []]
+        pivot = aging.formatted_read_grouping_sets([], sets, measures)
+        cells = {(c["partner_id"][0], c["bucket"]): c for c in pivot[0]}
+        self.assertEqual(cells[(second.id, "b1")]["__count"], 2)
+        self.assertEqual(cells[(second.id, "b1")]["residual:sum"], 100.0)
+        self.assertEqual(pivot[3][0]["__count"], 5)
+        self.assertEqual(pivot[3][0]["residual:sum"], 1350.0)
+        # A filter on an item's own field reads item by item: the same figures.
+        every_item = [("date", "!=", False)]
+        self.assertEqual(aging.formatted_read_grouping_sets(every_item, sets, measures), pivot)
+        graph = aging.formatted_read_group([], ["bucket"], ["__count", "residual:sum"])
+        self.assertEqual(
+            {g["bucket"]: (g["__count"], g["residual:sum"]) for g in graph},
+            {"b1": (3, 600.0), "b4": (1, 1000.0), "credit": (1, -250.0)},
+        )
+        spec = {"partner_id": {"fields": {"display_name": {}}}, "residual": {}}
+        page = aging.web_search_read([], spec, limit=2, count_limit=10001)
+        self.assertEqual(page["length"], 5)
+        self.assertEqual([r["id"] for r in page["records"]], aging.search([], limit=2).ids)
+        self.assertEqual(aging.web_search_read(every_item, spec, limit=2)["length"], 5)
+        last = aging.web_search_read([], spec, offset=4, limit=2, count_limit=10001)
+        self.assertEqual((last["length"], len(last["records"])), (5, 1))
 
     def test_html_prints_totals_and_options(self):
         html = (

@@ -1,7 +1,7 @@
 from odoo import api, fields, models
 
 from ..const import BILLING_MODES
-from ..report.finnsys_aged_receivable import AGING_BASES, AS_OF_MODES
+from ..report.finnsys_aged_receivable_query import AGING_BASES, AS_OF_MODES
 
 
 class FinnsysAgedReceivableWizard(models.TransientModel):
@@ -80,7 +80,9 @@ class FinnsysAgedReceivableWizard(models.TransientModel):
         options = self._context_options()
         return {
             "type": "ir.actions.act_window",
-            "name": self.env._("Aged Receivables at %(date)s", date=options["date_at"]),
+            "name": self.env._("Aged Receivables at %(date)s", date=options["date_at"])
+            if options["as_of"] == "dated"
+            else self.env._("Aged Receivables as known on %(date)s", date=options["date_at"]),
             "res_model": "finnsys.aged.receivable",
             "view_mode": "pivot,graph,list",
             "views": [
