@@ -28,3 +28,4 @@ from . import test_withdrawal_card_refund
 from . import test_subscription_dunning
 from . import test_subscription_metrics
 from . import test_statement
+from . import test_statement_email
