@@ -1,10 +1,7 @@
 import io
 import shutil
-import subprocess
-import tempfile
 import unittest
 from datetime import date, datetime, timedelta
-from pathlib import Path
 
 import openpyxl
 from freezegun import freeze_time
@@ -15,6 +12,7 @@ from odoo.tests import HttpCase, new_test_user, tagged
 from odoo.tools import SQL, format_amount
 
 from .common import BillingCommon
+from .test_payment_receipt import pdf_text
 
 MARCH = {"date_from": "2026-03-01", "date_to": "2026-03-31"}
 
@@ -140,13 +138,7 @@ class StatementCommon(BillingCommon):
         )
 
     def _pdftotext(self, pdf):
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder, "statement.pdf")
-            path.write_bytes(pdf)
-            text = subprocess.run(
-                ["pdftotext", "-layout", path, "-"], capture_output=True, text=True, check=True
-            ).stdout
-        return self._plain(text)
+        return self._plain(pdf_text(pdf))
 
     @staticmethod
     def _plain(text):

@@ -6,7 +6,7 @@ from freezegun import freeze_time
 from odoo.fields import Domain
 from odoo.tests import HttpCase, tagged
 
-from odoo.addons.finnsys_billing.tests.test_payment_receipt import pdf_text
+from odoo.addons.finnsys_billing.tests.test_payment_receipt import pdf_text, receipt_pdf
 from odoo.addons.finnsys_billing.tests.test_subscription import SubscriptionCommon
 from odoo.addons.finnsys_billing.tests.test_topup import TopupCommon
 
@@ -30,12 +30,7 @@ class TestReceiptEmails(SubscriptionCommon, TopupCommon, HttpCase):
         self.env.invalidate_all()
 
     def _receipt_text(self, payment):
-        pdf, _type = (
-            self.env["ir.actions.report"]
-            .with_context(force_report_rendering=True)
-            ._render_qweb_pdf("account.action_report_payment_receipt", payment.ids)
-        )
-        return pdf_text(pdf)
+        return pdf_text(receipt_pdf(self.env, payment))
 
     def _money(self, amount):
         return self.env.company.currency_id.format(amount).replace("\xa0", " ")
