@@ -76,12 +76,25 @@ registry.category("web_tour.tours").add("finnsys_portal_statement_phone_tour", {
             },
         },
         {
-            content: "The table scrolls sideways to its balance column instead of being cut off",
+            content: "Each table scrolls sideways on its own, its scroll bar right under it",
+            trigger: ".table-responsive:has(.o_finnsys_statement_aging)",
+            run() {
+                for (const table of document.querySelectorAll(".o_billing_statement table")) {
+                    const scroller = table.parentElement;
+                    if (
+                        !scroller.classList.contains("table-responsive") ||
+                        scroller.children.length !== 1 ||
+                        getComputedStyle(scroller).overflowX !== "auto"
+                    ) {
+                        throw new Error(`${table.className} does not scroll on its own`);
+                    }
+                }
+            },
+        },
+        {
+            content: "Scroll the statement table to its balance column",
             trigger: ".table-responsive:has(.o_finnsys_statement_lines)",
             run() {
-                if (getComputedStyle(this.anchor).overflowX !== "auto") {
-                    throw new Error("The statement table does not scroll sideways");
-                }
                 this.anchor.scrollLeft = this.anchor.scrollWidth;
             },
         },
