@@ -149,6 +149,13 @@ class AccountPayment(models.Model):
             "balance_currency": self.company_id.currency_id,
         }
 
+    def finnsys_receipt_url(self):
+        """The absolute address of this payment's receipt PDF that its e-mails link, signed
+        so that it opens without logging in; empty here, where no route serves receipts (the
+        portal addon, which serves them, gives it)."""
+        self.ensure_one()
+        return ""
+
     def _finnsys_is_counterpart(self, line):
         return line.account_id == self.destination_account_id
 

@@ -12,7 +12,6 @@ _logger = logging.getLogger(__name__)
 
 BATCH_CUSTOMERS = 100
 MAX_RETRIES = 3
-STATEMENT_REPORT = "finnsys_billing.action_report_statement"
 
 
 class FinnsysStatementLog(models.Model):
@@ -133,7 +132,9 @@ class FinnsysStatementLog(models.Model):
                 uid=self.env.uid,
                 due=self._statement_due_sql(company, date_from, date_to),
                 limit=limit,
-            )
+            ),
+            # A conflict with another run is retried by the caller, not an error to log.
+            log_exceptions=False,
         )
         return self.browse(sorted(row[0] for row in self.env.cr.fetchall()))
 
@@ -205,37 +206,28 @@ class FinnsysStatementLog(models.Model):
         logs.invalidate_recordset(["mail_id", "attachment_id"])
 
     def _statement_pdfs(self, logs):
-        """{customer id: PDF of the month}, rendered in one go for all the logs' customers.
-
-        Odoo splits a PDF of several documents by its headings; when it cannot, or when
-        wkhtmltopdf refuses several documents (a build without the patched Qt that could not
-        load the styles), the statements are rendered one by one rather than not sent.
-        """
+        """{customer id: PDF of the month}, rendered in one go for all the logs' customers
+        (see the report's ``_statement_pdfs``); a customer the batch could not give, or all
+        of them when wkhtmltopdf fails on the batch, rendered alone rather than not sent."""
         first = logs[:1]
         data = {
             "date_from": fields.Date.to_string(first.date_from),
             "date_to": fields.Date.to_string(first.date_to),
             "company_id": first.company_id.id,
         }
+        Pdf = self.env["report.finnsys_billing.report_statement"].with_company(first.company_id)
         customer_ids = logs.partner_id.ids
         try:
-            pdfs = self._statement_render(first.company_id, customer_ids, data)
-        except UserError:
+            pdfs = Pdf._statement_pdfs(customer_ids, data)
+        except UserError as error:
             if len(customer_ids) == 1:
                 raise
-            _logger.warning("Statements: wkhtmltopdf failed on %s, one by one", len(customer_ids))
+            _logger.warning("Statements: wkhtmltopdf failed on %s: %s", len(customer_ids), error)
             pdfs = {}
         for customer_id in [c_id for c_id in customer_ids if c_id not in pdfs]:
-            pdfs.update(self._statement_render(first.company_id, [customer_id], data))
+            _logger.info("Statements: customer %s printed alone", customer_id)
+            pdfs.update(Pdf._statement_pdfs([customer_id], data))
         return pdfs
-
-    def _statement_render(self, company, customer_ids, data):
-        Report = self.env["ir.actions.report"].sudo().with_company(company)
-        name = self.env.ref(STATEMENT_REPORT).report_name
-        content, report_type = Report._pre_render_qweb_pdf(
-            name, res_ids=customer_ids, data=dict(data)
-        )
-        return Report._get_splitted_report(name, content, report_type)
 
     def _statement_filename(self):
         self.ensure_one()

@@ -83,6 +83,7 @@ class FinnsysStatement(models.AbstractModel):
             statements[customer.id] = {
                 **options,
                 "customer": customer,
+                "customer_number": self._customer_number(customer.id),
                 "currency": currency,
                 "opening": start,
                 "lines": lines,
@@ -93,6 +94,12 @@ class FinnsysStatement(models.AbstractModel):
                 "aging": aging.get(customer.id) or dict.fromkeys(dict(buckets), 0.0),
             }
         return statements
+
+    @api.model
+    def _customer_number(self, customer_id):
+        """The customer's number printed on its statements, the same in every language: the
+        PDF of many statements is cut where each one first appears."""
+        return f"C-{customer_id:06d}"
 
     @api.model
     def _statement_aging_options(self, options, customers):

@@ -33,3 +33,4 @@ from . import test_statement
 from . import test_concurrency
 from . import test_surcharge
 from . import test_surcharge_refund
+from . import test_statement_email

@@ -22,6 +22,16 @@ def pdf_text(pdf):
     return text.replace("\xa0", " ")
 
 
+def receipt_pdf(env, payment):
+    """The receipt PDF of ``payment``, printed by wkhtmltopdf even in tests."""
+    pdf, _type = (
+        env["ir.actions.report"]
+        .with_context(force_report_rendering=True)
+        ._render_qweb_pdf("account.action_report_payment_receipt", payment.ids)
+    )
+    return pdf
+
+
 @tagged("post_install", "-at_install")
 class TestPaymentReceipt(BillingCommon, HttpCase):
     """Odoo's payment receipt, as FinnSys completes it, read back from the PDF."""
@@ -56,12 +66,7 @@ class TestPaymentReceipt(BillingCommon, HttpCase):
         )
 
     def _pdf(self, payment):
-        pdf, _type = (
-            self.env["ir.actions.report"]
-            .with_context(force_report_rendering=True)
-            ._render_qweb_pdf("account.action_report_payment_receipt", payment.ids)
-        )
-        return pdf_text(pdf)
+        return pdf_text(receipt_pdf(self.env, payment))
 
     def _money(self, amount):
         return format_amount(self.env, amount, self.env.company.currency_id).replace("\xa0", " ")

@@ -1,10 +1,7 @@
 import io
 import shutil
-import subprocess
-import tempfile
 import unittest
 from datetime import date, datetime, timedelta
-from pathlib import Path
 
 import openpyxl
 from freezegun import freeze_time
@@ -15,6 +12,7 @@ from odoo.tests import HttpCase, new_test_user, tagged
 from odoo.tools import SQL, format_amount
 
 from .common import BillingCommon
+from .test_payment_receipt import pdf_text
 
 MARCH = {"date_from": "2026-03-01", "date_to": "2026-03-31"}
 
@@ -138,6 +136,17 @@ class StatementCommon(BillingCommon):
         return moves.line_ids.filtered(
             lambda line: line.account_id.account_type == "asset_receivable"
         )
+
+    def _pdftotext(self, pdf):
+        return self._plain(pdf_text(pdf))
+
+    @staticmethod
+    def _plain(text):
+        """Without the no-break and zero-width spaces of formatted amounts."""
+        return text.replace("\xa0", " ").replace("\u200b", "").replace("\ufeff", "")
+
+    def _money(self, amount):
+        return self._plain(format_amount(self.env, amount, self.env.company.currency_id))
 
     def _statement(self, **values):
         statements = self.env["finnsys.statement"]._statements(self.customer, {**MARCH, **values})
@@ -278,23 +287,6 @@ class TestStatementPrint(StatementCommon, HttpCase):
             {"name": "Nordic Seller Oy", "street": "Mannerheimintie 12", "vat": "FI12345671"}
         )
 
-    def _pdftotext(self, pdf):
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder, "statement.pdf")
-            path.write_bytes(pdf)
-            text = subprocess.run(
-                ["pdftotext", "-layout", path, "-"], capture_output=True, text=True, check=True
-            ).stdout
-        return self._plain(text)
-
-    @staticmethod
-    def _plain(text):
-        """Without the no-break and zero-width spaces of formatted amounts."""
-        return text.replace("\xa0", " ").replace("\u200b", "").replace("\ufeff", "")
-
-    def _money(self, amount):
-        return self._plain(format_amount(self.env, amount, self.env.company.currency_id))
-
     def test_pdf_names_customer_seller_and_balances(self):
         ops = self._build_march()
         wizard = (
@@ -378,65 +370,3 @@ class TestStatementPrint(StatementCommon, HttpCase):
             self.env["ir.actions.report"].with_user(stranger)._render_qweb_html(
                 "finnsys_billing.action_report_statement", self.customer.ids, data=dict(MARCH)
             )
-
-
-@tagged("post_install", "-at_install")
-class TestStatementEmail(StatementCommon):
-    """The monthly e-mail, run through the cron on frozen days."""
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.env.company.billing_statement_email = True
-        cls.silent = cls._customer("No Mail Co", "postpaid")
-
-    def _run_cron(self, day):
-        with freeze_time(day), self.enter_registry_test_mode():
-            self.env.ref("finnsys_billing.ir_cron_send_statements").method_direct_trigger()
-        self.env.invalidate_all()
-
-    def _mails(self, partner):
-        return self.env["mail.mail"].search(
-            Domain("model", "=", "finnsys.statement.log")
-            & Domain("recipient_ids", "in", partner.ids)
-        )
-
-    def test_cron_sends_last_months_statement_once_even_run_twice(self):
-        with freeze_time("2026-04-15"):
-            self._build_march()
-            self._invoice(self.silent, 10, date="2026-03-10")
-        self._run_cron("2026-04-01 04:00:00")
-        self._run_cron("2026-04-01 05:00:00")
-        self._run_cron("2026-04-20 04:00:00")
-        mails = self._mails(self.customer)
-        self.assertEqual(len(mails), 1, "once per customer and month")
-        self.assertEqual(mails.state, "outgoing", "through the mail queue")
-        self.assertIn("March 2026", mails.subject)
-        self.assertEqual(len(mails.attachment_ids), 1)
-        self.assertTrue(mails.attachment_ids.name.endswith(".pdf"))
-        self.assertIn(b"Statement Co", mails.attachment_ids.raw)
-        logs = self.env["finnsys.statement.log"].search(Domain("date_from", "=", "2026-03-01"))
-        self.assertEqual(
-            {(log.partner_id, log.state, log.skip_reason) for log in logs},
-            {
-                (self.customer, "sent", False),
-                (self.other, "sent", False),
-                (self.silent, "skipped", "no_email"),
-            },
-        )
-        self.assertEqual(logs.filtered(lambda log: log.partner_id == self.customer).mail_id, mails)
-        # May brings April's statement: a new month, a new e-mail.
-        self._run_cron("2026-05-01 04:00:00")
-        self.assertEqual(len(self._mails(self.customer)), 2)
-
-    def test_no_statement_without_the_company_setting_or_anything_to_show(self):
-        with freeze_time("2026-04-15"):
-            self._build_march()
-        quiet = self._customer("Quiet Co", "postpaid", email="quiet@example.com")
-        self.env.company.billing_statement_email = False
-        self._run_cron("2026-04-01 04:00:00")
-        self.assertFalse(self._mails(self.customer))
-        self.env.company.billing_statement_email = True
-        self._run_cron("2026-04-02 04:00:00")
-        self.assertEqual(len(self._mails(self.customer)), 1, "caught up the next day")
-        self.assertFalse(self._mails(quiet), "nothing owed, nothing in the month")

@@ -23,6 +23,10 @@ class AccountPayment(models.Model):
         candidates = payer | tx.partner_id | self.partner_id
         return candidates.filtered("email")[:1] or payer
 
+    def finnsys_receipt_url(self):
+        self.ensure_one()
+        return self.get_base_url() + self.get_receipt_portal_url()
+
     def get_receipt_portal_url(self, signed=True):
         """The portal address of this payment's receipt PDF.
 

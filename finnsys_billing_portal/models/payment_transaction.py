@@ -17,10 +17,11 @@ class PaymentTransaction(models.Model):
         return result
 
     def _finnsys_send_receipts(self):
-        """Queue the receipt e-mail of each portal payment (invoices, top-ups) done, once.
+        """Queue the receipt e-mail of each portal payment (invoices, top-ups) and of each
+        subscription invoice charged to its saved card, once it is done, once.
 
-        Charges of saved cards made by FinnSys itself (``offline``: auto top-ups, which send
-        their own receipt, and subscriptions) and refunds get none.
+        Auto top-ups (``offline`` charges of no invoice) send their own e-mail, which links
+        the same receipt; refunds get none.
         """
         template = self.env.ref(
             "finnsys_billing_portal.mail_template_payment_receipt", raise_if_not_found=False
@@ -28,7 +29,10 @@ class PaymentTransaction(models.Model):
         txs = self.filtered(
             lambda t: (
                 t.state == "done"
-                and t.operation in ("online_redirect", "online_direct", "online_token")
+                and (
+                    t.operation in ("online_redirect", "online_direct", "online_token")
+                    or (t.operation == "offline" and t.invoice_ids)
+                )
                 and t.payment_id
                 and not t.finnsys_receipt_sent
             )

@@ -5,11 +5,8 @@ from odoo.tests import new_test_user, tagged
 from .portal_common import BillingPortalCommon
 
 
-@tagged("post_install", "-at_install")
-class TestPortalStatement(BillingPortalCommon):
-    """/my/statement: the logged-in customer's own statement, for any period, and its PDF.
-
-    The customer owes 100 (invoice of 10 Jan), then 150 more (invoice of 10 Mar) and pays
+class StatementPortalCommon(BillingPortalCommon):
+    """The customer owes 100 (invoice of 10 Jan), then 150 more (invoice of 10 Mar) and pays
     100 on 25 Mar: February's statement is 100 -> 100, March's 100 -> 150.
     """
 
@@ -28,6 +25,11 @@ class TestPortalStatement(BillingPortalCommon):
             }
         ).action_post()
         cls.secret = cls._post_invoice(cls.other_customer, 987.0, "2026-03-12")
+
+
+@tagged("post_install", "-at_install")
+class TestPortalStatement(StatementPortalCommon):
+    """/my/statement: the logged-in customer's own statement, for any period, and its PDF."""
 
     def _get(self, url):
         return self.url_open(url, allow_redirects=False)
@@ -93,3 +95,18 @@ class TestPortalStatement(BillingPortalCommon):
     def test_statement_tour(self):
         # Last month's statement (any month after March 2026) holds no entry: 150 owed.
         self.start_tour("/my", "finnsys_portal_statement_tour", login="pp_user")
+
+
+@tagged("post_install", "-at_install")
+class TestPortalStatementPhone(StatementPortalCommon):
+    """/my/statement on a phone's screen (390 px): nothing is cut off."""
+
+    browser_size = "390x844"
+    touch_enabled = True
+
+    def test_statement_fits_a_phone_screen_tour(self):
+        self.start_tour(
+            "/my/statement?date_from=2026-01-01&date_to=2026-03-31",
+            "finnsys_portal_statement_phone_tour",
+            login="pp_user",
+        )
