@@ -55,6 +55,8 @@ class BillingInvoicePayPortal(BillingPortal):
         if not customer:
             raise NotFound()
         ids = self._billing_invoice_ids(invoice_ids)
+        # sudo: a visitor of an e-mailed link has no access to the invoice, and a cancelled
+        # invoice of the customer (hidden by the portal rule) is refused with a reason.
         invoices = (
             request.env["account.move"]
             .sudo()
@@ -232,6 +234,7 @@ class BillingInvoicePayPortal(BillingPortal):
         if customer:
             return customer, False
         ids = invoice_ids if isinstance(invoice_ids, list) and len(invoice_ids) == 1 else [0]
+        # sudo: a visitor has no access to the invoice; the signature is checked next.
         invoice = request.env["account.move"].sudo().browse(as_int(ids[0])).exists()
         try:
             signed = check_terms_token(access_token, invoice, float(raw_amount))
@@ -325,16 +328,14 @@ class BillingInvoicePayPortal(BillingPortal):
 
     def _billing_overdue_intent(self, customer, raw_amount):
         """The payment of all of ``customer``'s overdue invoices, for exactly their total."""
-        overdue = (
-            request.env["account.move"]
-            .sudo()
-            .search(
-                self._billing_documents_domain()
-                & Domain("move_type", "=", "out_invoice")
-                & Domain("payment_state", "in", PAYABLE_STATES)
-                & Domain("invoice_date_due", "<", fields.Date.context_today(customer))
-            )
+        overdue = request.env["account.move"].search(
+            self._billing_documents_domain()
+            & Domain("move_type", "=", "out_invoice")
+            & Domain("payment_state", "in", PAYABLE_STATES)
+            & Domain("invoice_date_due", "<", fields.Date.context_today(customer))
         )
+        # sudo: the payment links its invoices to a transaction, which the customer may not write.
+        overdue = overdue.sudo()
         if not overdue:
             raise UserError(request.env._("You have no overdue invoice to pay."))
         if any(overdue.finnsys_amount_under_way().values()):

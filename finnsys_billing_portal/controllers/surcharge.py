@@ -44,6 +44,7 @@ class BillingSurchargePortal(BillingInvoicePayPortal):
         route in a loop would fill the consent log."""
         customer._billing_lock()
         since = fields.Datetime.subtract(fields.Datetime.now(), hours=1)
+        # sudo: consents are written by the server only; customers have no access to them.
         declined = (
             request.env["finnsys.surcharge.consent"]
             .sudo()
