@@ -13,18 +13,7 @@ class TestPortalAccessRules(BillingPortalCommon):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        service = cls.env["product.product"].create({"name": "Hosting", "type": "service"})
-        cls.plan = cls.env["contract.template"].create(
-            {
-                "name": "Gold Monthly",
-                "recurring_rule_type": "monthly",
-                "contract_line_ids": [
-                    Command.create(
-                        {"product_id": service.id, "name": "Gold", "specific_price": 49.0}
-                    )
-                ],
-            }
-        )
+        cls.plan = cls._gold_plan()
         cls.records = {}
         for customer in (cls.customer, cls.other_customer):
             cls._post_invoice(customer, 20.0, move_type="out_refund")  # credit to withdraw
