@@ -198,7 +198,9 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
                 filterby=filterby,
                 **kw,
             )
-        values = self._billing_invoices_values(page, sortby, filterby, kw.get("search"), kw)
+        values = self._billing_invoices_values(
+            page, sortby, filterby, kw.get("search"), kw.get("plan")
+        )
         return request.render("finnsys_billing_portal.portal_my_invoices", values)
 
     def _billing_plans(self):
@@ -209,9 +211,9 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
         # sudo: plans are contract templates, which portal users may not read; only names shown.
         return [plan.sudo() for plan in plans]
 
-    def _billing_invoices_values(self, page, sortby, tab, search, kw):
+    def _billing_invoices_values(self, page, sortby, tab, search, plan_id=None):
         """Odoo's invoice list values for the tab ``tab``, narrowed by the invoice number
-        ``search`` and the plan ``kw["plan"]``, with the tab counts and totals."""
+        ``search`` and the plan ``plan_id``, with the tab counts and totals."""
         sortings = self._get_account_searchbar_sortings()
         sortby = sortby if sortby in sortings else "date"
         tabs = self._get_account_searchbar_filters()
@@ -219,7 +221,7 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
         search = (search or "").strip()
         search_domain = Domain("name", "ilike", search) if search else Domain.TRUE
         plans = self._billing_plans()
-        plan = next((p for p in plans if str(p.id) == str(kw.get("plan"))), None)
+        plan = next((p for p in plans if str(p.id) == str(plan_id)), None)
         if plan:
             search_domain &= Domain("plan_id", "=", plan.id)
         # The billing list has no date range: Odoo's creation date filter stays off.
