@@ -234,13 +234,14 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
             "plan": plan.id if plan else "",
         }
         pager = portal_pager(**values["pager"])
+        # Odoo's rows compute installments invoice by invoice; this list shows the records.
         invoices = request.env["account.move"].search(
             search_domain & tabs[tab]["domain"],
             order=sortings[sortby]["order"],
             limit=self._items_per_page,
             offset=pager["offset"],
         )
-        running = invoices.filtered_domain(self._billing_running_domain())
+        running = invoices.filtered_domain(tabs["progress"]["domain"])
         request.session["my_invoices_history"] = invoices.ids[:100]
         # The tabs and sortings are drawn by the billing template, not Odoo's searchbar.
         del values["searchbar_filters"], values["searchbar_sortings"]
