@@ -14,6 +14,7 @@
         "security/res_groups.xml",
         "security/ir.model.access.csv",
         "security/ir_rule.xml",
+        "security/ir_rule_portal.xml",
         "wizards/finnsys_credit_override_views.xml",
         "wizards/finnsys_billing_mode_switch_views.xml",
         "wizards/finnsys_statement_wizard_views.xml",

@@ -183,7 +183,7 @@ class TestStatementEmailRace(CommittedCompanyCase):
                 for customer in customers
             ]
         )
-        invoices.with_context(finnsys_credit_override=True).action_post()
+        invoices.finnsys_post_over_credit_limit()
         cls.customer_ids = customers.ids
 
     @classmethod

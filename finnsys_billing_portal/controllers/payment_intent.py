@@ -13,7 +13,10 @@ from werkzeug.exceptions import BadRequest, NotFound
 
 from odoo import Command
 from odoo.exceptions import UserError
-from odoo.tools import consteq, hmac
+from odoo.http import request
+from odoo.tools import hmac
+
+from odoo.addons.payment import utils as payment_utils
 
 FLOWS = ("direct", "redirect", "token")
 # What Odoo's payment form always sends (null when empty) to a transaction route.
@@ -26,15 +29,40 @@ PAYMENT_FORM_KEYS = {
 }
 
 
+def _terms_values(invoices, amount):
+    ids = ",".join(str(invoice_id) for invoice_id in sorted(invoices.ids))
+    return ("finnsys_pay_terms", ids, f"{amount:.6f}")
+
+
+def _topup_values(customer, amount):
+    return ("finnsys_topup_terms", customer.id, f"{amount:.6f}")
+
+
+def _access_token(env, values):
+    """``payment.utils.generate_access_token(*values)``.
+
+    Odoo's function reads the database secret from the request; tests and the reliability
+    workers sign outside any request, from ``env``, with the same secret and scope.
+    """
+    if request:
+        return payment_utils.generate_access_token(*values)
+    return hmac(env(su=True), "generate_access_token", "|".join(str(value) for value in values))
+
+
 def terms_token(env, invoices, amount):
     """Signature that the customer ticked the terms for paying ``amount`` on ``invoices``."""
-    ids = ",".join(str(invoice_id) for invoice_id in sorted(invoices.ids))
-    return hmac(env(su=True), "finnsys_billing_portal.pay_terms", f"{ids}|{amount:.6f}")
+    return _access_token(env, _terms_values(invoices, amount))
 
 
 def topup_token(env, customer, amount):
     """Signature that ``customer`` ticked the terms for topping up ``amount``."""
-    return hmac(env(su=True), "finnsys_billing_portal.topup_terms", f"{customer.id}|{amount:.6f}")
+    return _access_token(env, _topup_values(customer, amount))
+
+
+def check_terms_token(access_token, invoices, amount):
+    """Whether ``access_token`` is the terms signature of paying ``amount`` on ``invoices``."""
+    values = _terms_values(invoices, amount)
+    return bool(payment_utils.check_access_token(str(access_token), *values))
 
 
 def as_int(raw):
@@ -154,10 +182,10 @@ class PaymentIntent:
         :raise UserError: a signature of another amount or other invoices, or none
         """
         if self.invoices:
-            expected = terms_token(self.env, self.invoices, self.amount)
+            values = _terms_values(self.invoices, self.amount)
         else:
-            expected = topup_token(self.env, self.customer, self.amount)
-        if not consteq(str(access_token), expected):
+            values = _topup_values(self.customer, self.amount)
+        if not payment_utils.check_access_token(str(access_token), *values):
             raise UserError(
                 self.env._("Please accept the terms and conditions for this amount to pay.")
             )

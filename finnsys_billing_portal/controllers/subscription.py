@@ -56,20 +56,24 @@ def chosen_token(raw, customer, company):
 
 
 class BillingSubscriptionPortal(BillingPortal):
-    """Subscription pages, shown only when the subscription models are installed."""
+    """The customer's subscriptions: list, detail and self-service."""
 
     def _billing_subscriptions(self):
-        """The customer's subscriptions (sudo), or None when subscriptions do not exist."""
-        if "contract.contract" not in request.env:
+        """The customer's subscriptions (sudo), or None for anyone but a portal customer.
+
+        They are searched as the customer: the portal rule on ``contract.contract`` gives
+        every contact the customer's subscriptions. The pages then read their plans and
+        tokens, which portal users may not read: sudo, on these records only.
+        """
+        customer = self._billing_customer()
+        if not customer:
             return None
-        Contract = request.env["contract.contract"].sudo()
-        if "subscription_state" not in Contract._fields or not self._billing_customer():
-            return None
-        return Contract.search(
-            Domain("partner_id", "child_of", self._billing_customer().id)
+        subscriptions = request.env["contract.contract"].search(
+            Domain("partner_id", "child_of", customer.id)
             & Domain("subscription_state", "!=", "draft"),
             order="create_date desc, id desc",
         )
+        return subscriptions.sudo()
 
     def _billing_dashboard_values(self, customer):
         values = super()._billing_dashboard_values(customer)

@@ -17,3 +17,4 @@ from . import test_portal_payments
 from . import test_portal_self_service
 from . import test_portal_statement
 from . import test_receipt_emails
+from . import test_portal_access_rules

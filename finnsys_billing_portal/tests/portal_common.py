@@ -42,6 +42,22 @@ class BillingPortalCommon(SurchargeRuleMixin, HttpCase):
         return customer
 
     @classmethod
+    def _gold_plan(cls):
+        """A monthly subscription plan of 49.00."""
+        service = cls.env["product.product"].create({"name": "Hosting", "type": "service"})
+        return cls.env["contract.template"].create(
+            {
+                "name": "Gold Monthly",
+                "recurring_rule_type": "monthly",
+                "contract_line_ids": [
+                    Command.create(
+                        {"product_id": service.id, "name": "Gold", "specific_price": 49.0}
+                    )
+                ],
+            }
+        )
+
+    @classmethod
     def _token(cls, customer, digits):
         return cls.env["payment.token"].create(
             {

@@ -12,18 +12,7 @@ class TestPortalSubscriptions(BillingPortalCommon):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        service = cls.env["product.product"].create({"name": "Hosting", "type": "service"})
-        cls.plan = cls.env["contract.template"].create(
-            {
-                "name": "Gold Monthly",
-                "recurring_rule_type": "monthly",
-                "contract_line_ids": [
-                    Command.create(
-                        {"product_id": service.id, "name": "Gold", "specific_price": 49.0}
-                    )
-                ],
-            }
-        )
+        cls.plan = cls._gold_plan()
         cls.subscription = cls._subscribe(cls.customer)
         cls.foreign_subscription = cls._subscribe(cls.other_customer)
         cls.plan_invoice = cls._post_invoice(cls.customer, 49.0)
