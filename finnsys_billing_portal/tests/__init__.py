@@ -1,5 +1,6 @@
 from . import test_portal_home
 from . import test_login_code
+from . import test_login_code_abuse
 from . import test_portal_invite
 from . import test_portal_dashboard
 from . import test_portal_invoices
@@ -18,3 +19,4 @@ from . import test_portal_self_service
 from . import test_portal_statement
 from . import test_receipt_emails
 from . import test_portal_access_rules
+from . import test_payment_hostile_routes
