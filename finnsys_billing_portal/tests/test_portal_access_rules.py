@@ -14,6 +14,7 @@ class TestPortalAccessRules(BillingPortalCommon):
     def setUpClass(cls):
         super().setUpClass()
         cls.plan = cls._gold_plan()
+        rule = cls._card_surcharge_rule("707737")
         cls.records = {}
         for customer in (cls.customer, cls.other_customer):
             cls._post_invoice(customer, 20.0, move_type="out_refund")  # credit to withdraw
@@ -35,6 +36,22 @@ class TestPortalAccessRules(BillingPortalCommon):
                 ),
                 "account.move": cls._post_invoice(customer, 30.0),
             }
+            invoice = cls.records[customer]["account.move"]
+            cls.records[customer]["finnsys.surcharge.consent"] = cls.env[
+                "finnsys.surcharge.consent"
+            ].create(
+                {
+                    "state": "declined",
+                    "partner_id": customer.id,
+                    "user_id": cls.env.user.id,
+                    "invoice_id": invoice.id,
+                    "rule_id": rule.id,
+                    "currency_id": cls.currency.id,
+                    "amount": 30.0,
+                    "surcharge": 1.05,
+                    "total": 31.05,
+                }
+            )
         # A second contact of the customer, who follows none of these records.
         cls.colleague = cls.env["res.users"].create(
             {
@@ -58,6 +75,7 @@ class TestPortalAccessRules(BillingPortalCommon):
 
     def test_portal_contact_cannot_change_customer_records(self):
         env = self.env(user=self.user)
-        for model in ("finnsys.topup.attempt", "finnsys.withdrawal", "contract.contract"):
+        models = ("finnsys.topup.attempt", "finnsys.withdrawal", "contract.contract")
+        for model in (*models, "finnsys.surcharge.consent"):
             with self.subTest(model=model), self.assertRaises(AccessError):
                 self.records[self.customer][model].with_env(env).write({"partner_id": False})
