@@ -4,7 +4,9 @@ limits per session and IP address, password login kept, the log for managers."""
 from odoo.exceptions import AccessError
 from odoo.tests import new_test_user, tagged
 
-from .login_code_common import ADDRESS_MAX_SENDS, TOKEN_RE, LoginCodeCase
+from odoo.addons.finnsys_billing_portal.models.finnsys_login_code import ADDRESS_MAX_SENDS
+
+from .login_code_common import TOKEN_RE, LoginCodeCase
 
 
 @tagged("post_install", "-at_install")
