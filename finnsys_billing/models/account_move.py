@@ -6,7 +6,7 @@ from odoo.exceptions import RedirectWarning, UserError
 from odoo.fields import Domain
 from odoo.tools import SQL, format_amount
 
-from ..const import BILLING_MODES
+from ..const import BILLING_MANAGER_GROUP, BILLING_MODES
 
 # Set only by AccountMove.finnsys_post_over_credit_limit: posting skips the credit check.
 CREDIT_OVERRIDE_KEY = "finnsys_credit_override"
@@ -253,7 +253,7 @@ class AccountMove(models.Model):
             amount=money(amount),
             excess=money(excess),
         )
-        if self.env.user.has_group("finnsys_billing.group_billing_manager"):
+        if self.env.user.has_group(BILLING_MANAGER_GROUP):
             action = self.env["ir.actions.actions"]._for_xml_id(
                 "finnsys_billing.action_credit_override_wizard"
             )

@@ -8,11 +8,11 @@ from odoo.exceptions import AccessError
 from odoo.tools import config
 from odoo.tools.pdf import PdfFileReader, PdfFileWriter
 
+from ..const import BILLING_USER_GROUP
 from ..models.ir_actions_report import wkhtmltopdf_prints_headers
 
 _logger = logging.getLogger(__name__)
 
-BILLING_USER_GROUP = "finnsys_billing.group_billing_user"
 STATEMENT_REPORT = "finnsys_billing.action_report_statement"
 # Each statement starts on a page of its own: what lets one PDF of many be cut per customer.
 PAGE_BREAK = "page-break-before: always;"

@@ -2,7 +2,7 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import format_amount
 
-from ..const import BILLING_MODES
+from ..const import BILLING_MANAGER_GROUP, BILLING_MODES
 
 
 class FinnsysBillingModeSwitch(models.TransientModel):
@@ -26,9 +26,7 @@ class FinnsysBillingModeSwitch(models.TransientModel):
         compute="_compute_prepaid_excess",
         help="How far the balance would be below minus the credit limit once prepaid.",
     )
-    is_manager = fields.Boolean(
-        default=lambda self: self.env.user.has_group("finnsys_billing.group_billing_manager")
-    )
+    is_manager = fields.Boolean(default=lambda self: self.env.user.has_group(BILLING_MANAGER_GROUP))
     manager_override = fields.Boolean(
         help="Switch to prepaid although the customer has overdue invoices, or owes more "
         "than its credit limit allows a prepaid customer."
@@ -96,9 +94,7 @@ class FinnsysBillingModeSwitch(models.TransientModel):
             return False
         if partner.currency_id.is_zero(partner.billing_overdue):
             return False
-        if self.manager_override and self.env.user.has_group(
-            "finnsys_billing.group_billing_manager"
-        ):
+        if self.manager_override and self.env.user.has_group(BILLING_MANAGER_GROUP):
             return True
         raise UserError(
             self.env._(
@@ -116,9 +112,7 @@ class FinnsysBillingModeSwitch(models.TransientModel):
         excess = self._prepaid_excess(partner)
         if partner.currency_id.is_zero(excess):
             return False
-        if self.manager_override and self.env.user.has_group(
-            "finnsys_billing.group_billing_manager"
-        ):
+        if self.manager_override and self.env.user.has_group(BILLING_MANAGER_GROUP):
             return True
         raise UserError(
             self.env._(

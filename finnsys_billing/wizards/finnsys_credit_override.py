@@ -1,6 +1,8 @@
 from odoo import fields, models
 from odoo.exceptions import AccessError
 
+from ..const import BILLING_MANAGER_GROUP
+
 
 class FinnsysCreditOverride(models.TransientModel):
     _name = "finnsys.credit.override"
@@ -20,7 +22,7 @@ class FinnsysCreditOverride(models.TransientModel):
 
     def action_post(self):
         self.ensure_one()
-        if not self.env.user.has_group("finnsys_billing.group_billing_manager"):
+        if not self.env.user.has_group(BILLING_MANAGER_GROUP):
             raise AccessError(self.env._("Only a billing manager may post over a credit limit."))
         moves = self.move_ids.filtered(lambda m: m.state == "draft")
         moves.finnsys_post_over_credit_limit()

@@ -7,6 +7,8 @@ from odoo.exceptions import AccessError, ValidationError
 from odoo.fields import Domain
 from odoo.tools import email_normalize
 
+from odoo.addons.finnsys_billing.const import BILLING_USER_GROUP
+
 # The commercial entity's invoicing data that its portal contacts may edit.
 BILLING_INFO_FIELDS = (
     "name",
@@ -70,7 +72,7 @@ class ResPartner(models.Model):
         Billing users may manage portal access without the right to edit contacts (which
         Odoo's wizard asks for), hence the explicit group check.
         """
-        if not self.env.su and not self.env.user.has_group("finnsys_billing.group_billing_user"):
+        if not self.env.su and not self.env.user.has_group(BILLING_USER_GROUP):
             raise AccessError(self.env._("Only billing users can manage portal access."))
         self.check_access("read")
         wizard = (
