@@ -1,8 +1,8 @@
-from psycopg2.errors import SerializationFailure
-
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
-from odoo.tools import SQL, format_amount
+from odoo.tools import format_amount
+
+from ..concurrency import claim_rows, lock_rows
 
 # Refund transactions that are still on their way or went through: no second one is sent.
 LIVE_REFUND_STATES = ("draft", "pending", "authorized", "done")
@@ -145,14 +145,7 @@ class PaymentTransaction(models.Model):
         self._finnsys_book_surcharges()
         refunds = self.filtered("finnsys_withdrawal_id")
         if refunds:
-            self.env.cr.execute(
-                SQL(
-                    "SELECT id FROM payment_transaction WHERE id IN %s ORDER BY id "
-                    "FOR NO KEY UPDATE",
-                    tuple(refunds.ids),
-                ),
-                log_exceptions=False,  # the expected conflict is retried, logged there
-            )
+            lock_rows(self.env, self._table, refunds.ids)
             refunds.invalidate_recordset(["state", "payment_id", "is_post_processed"])
         txs = self - refunds.filtered("payment_id")
         refunds &= txs
@@ -238,21 +231,9 @@ class PaymentTransaction(models.Model):
         counts as taken (Odoo runs in REPEATABLE READ)."""
         self.ensure_one()
         self.flush_recordset()
-        try:
-            with self.env.cr.savepoint(flush=False):
-                self.env.cr.execute(
-                    SQL(
-                        "SELECT id FROM payment_transaction WHERE id = %s "
-                        "FOR NO KEY UPDATE SKIP LOCKED",
-                        self.id,
-                    ),
-                    log_exceptions=False,
-                )
-                locked = bool(self.env.cr.fetchone())
-        except SerializationFailure:
-            return False
+        locked = claim_rows(self.env, self._table, self.ids)
         self.invalidate_recordset()
-        return locked and (
+        return bool(locked) and (
             self.state == "draft" or (self.state == "done" and not self.is_post_processed)
         )
 
