@@ -1,5 +1,6 @@
 from odoo import api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import UserError, ValidationError
+from odoo.fields import Domain
 
 
 class AccountPayment(models.Model):
@@ -101,6 +102,90 @@ class AccountPayment(models.Model):
             "amount_residual": sign * balance,
             "amount_residual_currency": sign * amount,
         }
+
+    # Paying a customer's credit back ------------------------------------------------------
+
+    @api.model
+    def _finnsys_create_payout(self, partner, amount, journal, memo):
+        """Pay ``amount`` of ``partner``'s unapplied credit back from the bank or cash
+        ``journal``: an outbound customer payment, posted; match it with the credit with
+        :meth:`_finnsys_reconcile_with_credit`.
+
+        :return: the payment
+        """
+        company = journal.company_id
+        payment = self.with_company(company).create(
+            {
+                "payment_type": "outbound",
+                "partner_type": "customer",
+                "partner_id": partner.id,
+                "amount": amount,
+                "currency_id": company.currency_id.id,
+                "journal_id": journal.id,
+                "company_id": company.id,
+                "date": fields.Date.context_today(self),
+                "memo": memo,
+            }
+        )
+        payment.action_post()
+        return payment
+
+    @api.model
+    def _finnsys_payout_journal(self, company):
+        """The journal credit is paid back from unless one is chosen: the company's first
+        bank journal."""
+        Journal = self.env["account.journal"]
+        return Journal.search(
+            Domain(Journal._check_company_domain(company)) & Domain("type", "=", "bank"),
+            limit=1,
+        )
+
+    @api.model
+    def _finnsys_check_payout_journal(self, journal, company):
+        """Credit is paid back from a bank or cash journal of its company."""
+        if journal.company_id != company:
+            raise ValidationError(
+                self.env._(
+                    "The Journal %(journal)s belongs to %(journal_company)s: choose a bank or "
+                    "cash journal of %(company)s.",
+                    journal=journal.display_name,
+                    journal_company=journal.company_id.display_name,
+                    company=company.display_name,
+                )
+            )
+        if journal.type not in ("bank", "cash"):
+            raise ValidationError(
+                self.env._(
+                    "The Journal of a withdrawal must be a bank or cash journal, not %(journal)s.",
+                    journal=journal.display_name,
+                )
+            )
+
+    def _finnsys_reconcile_with_credit(self, partner, name, strict=True):
+        """Consume ``partner``'s unapplied credit, oldest first, with this outbound payment.
+
+        :param str name: the withdrawal paid, named in the error
+        :param bool strict: refuse when the credit does not cover the whole payment
+        """
+        self.ensure_one()
+        refund_line = self.move_id.line_ids.filtered(
+            lambda line: line.account_id.account_type == "asset_receivable"
+        )
+        credits = partner._billing_credit_lines(self.company_id, refund_line.account_id)
+        for credit in credits:
+            if self.currency_id.is_zero(refund_line.amount_residual):
+                break
+            (refund_line + credit).reconcile()
+        if strict and not self.currency_id.is_zero(refund_line.amount_residual):
+            raise UserError(
+                self.env._(
+                    "The credit of %(partner)s is not on its receivable account %(account)s: "
+                    "withdrawal %(name)s cannot be matched with it. Check the customer's ledger.",
+                    partner=partner.display_name,
+                    account=refund_line.account_id.display_name,
+                    name=name,
+                )
+            )
 
     def _get_payment_receipt_report_values(self):
         """A customer's receipt itemises what the payment paid itself (see

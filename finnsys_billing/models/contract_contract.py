@@ -1,8 +1,8 @@
 from odoo import api, fields, models
 from odoo.exceptions import RedirectWarning, UserError, ValidationError
 from odoo.fields import Domain
-from odoo.tools import SQL
 
+from ..concurrency import lock_rows
 from .finnsys_subscription_period import BATCH_SIZE
 
 SUBSCRIPTION_STATES = [
@@ -286,21 +286,14 @@ class ContractContract(models.Model):
 
         The period claim, the customer's credit check and the journal's invoice number come
         after it, in that order, on every path, so two processes never wait on each other in
-        opposite orders. What the row says now wins over what this process read before.
+        opposite orders. What the row says now wins over what this process read before: the
+        subscription and its lines are read again. With ``nowait``, a subscription another
+        process holds raises one of ``BUSY_ERRORS`` (the cron skips it).
         """
         self.flush_recordset()
-        self.env.cr.execute(
-            SQL(
-                "SELECT recurring_next_date, subscription_state FROM contract_contract "
-                "WHERE id = %s FOR NO KEY UPDATE%s",
-                self.id,
-                SQL(" NOWAIT") if nowait else SQL(),
-            ),
-            log_exceptions=False,
-        )
-        if self.env.cr.fetchone() != (self.recurring_next_date, self.subscription_state):
-            self.invalidate_recordset()
-            self.contract_line_ids.invalidate_recordset()
+        lock_rows(self.env, self._table, self.ids, nowait=nowait)
+        self.invalidate_recordset()
+        self.contract_line_ids.invalidate_recordset()
 
     @api.model
     def _cron_invoice_subscriptions(self, batch_size=BATCH_SIZE):

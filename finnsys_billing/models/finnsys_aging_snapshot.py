@@ -2,11 +2,11 @@ import logging
 import re
 from datetime import timedelta
 
-from psycopg2.errors import SerializationFailure, UniqueViolation
-
 from odoo import api, fields, models
 from odoo.fields import Domain
-from odoo.tools import SQL, mute_logger
+from odoo.tools import SQL
+
+from ..concurrency import run_once
 
 _logger = logging.getLogger(__name__)
 
@@ -93,12 +93,11 @@ class FinnsysAgingSnapshot(models.Model):
     @api.model
     def _take_snapshot_once(self, company, date):
         """Take the snapshot unless another run took it since this one started."""
-        try:
-            with mute_logger("odoo.sql_db"), self.env.cr.savepoint():
-                return self._take_snapshot(company, date)
-        except (UniqueViolation, SerializationFailure):
+        snapshot = run_once(self.env, lambda: self._take_snapshot(company, date))
+        if snapshot is None:
             _logger.info("Aging snapshot of company %s taken by another run", company.id)
             return self.browse()
+        return snapshot
 
     @api.model
     def _take_snapshot(self, company, date):

@@ -1,13 +1,13 @@
 from datetime import timedelta
 
 from markupsafe import Markup
-from psycopg2.errors import SerializationFailure
 
 from odoo import Command, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.fields import Domain
 from odoo.tools import SQL
 
+from ..concurrency import claim_rows, insert_once
 from .res_company import parse_dunning_days
 
 DUNNING_STATES = [
@@ -69,30 +69,30 @@ class FinnsysSubscriptionDunning(models.Model):
             return self.browse()
         dunning = self.sudo().search(Domain("invoice_id", "=", invoice.id))
         if not dunning:
-            self.env.cr.execute(
-                SQL(
-                    """
-                    INSERT INTO finnsys_subscription_dunning
-                           (invoice_id, contract_id, partner_id, company_id, state,
-                            first_failure_at, attempt_count, create_uid, write_uid,
-                            create_date, write_date)
-                    VALUES (%s, %s, %s, %s, 'running', now() at time zone 'UTC', 0, %s, %s,
-                            now() at time zone 'UTC', now() at time zone 'UTC')
-                    ON CONFLICT (invoice_id) DO NOTHING
-                    RETURNING id
-                    """,
-                    invoice.id,
-                    invoice.subscription_id.id,
-                    invoice.partner_id.id,
-                    invoice.subscription_id.company_id.id,
-                    self.env.uid,
-                    self.env.uid,
-                )
+            # The database's clock, as the retry schedule has always been counted from it.
+            now = SQL("now() at time zone 'UTC'")
+            # A dunning opened meanwhile by a run this snapshot does not see raises, as before.
+            ids = insert_once(
+                self.env,
+                self._table,
+                [
+                    {
+                        "invoice_id": invoice.id,
+                        "contract_id": invoice.subscription_id.id,
+                        "partner_id": invoice.partner_id.id,
+                        "company_id": invoice.subscription_id.company_id.id,
+                        "state": "running",
+                        "first_failure_at": now,
+                        "attempt_count": 0,
+                    }
+                ],
+                SQL("(invoice_id)"),
+                now=now,
+                raise_unseen=True,
             )
-            row = self.env.cr.fetchone()
-            if not row:
+            if not ids:
                 return self.browse()
-            dunning = self.sudo().browse(row[0])
+            dunning = self.sudo().browse(ids[0])
             dunning._finnsys_failure(error, retry=False)
             return dunning
         if dunning.state == "running":
@@ -307,21 +307,14 @@ class FinnsysSubscriptionDunning(models.Model):
     @api.model
     def _finnsys_claim_due(self):
         """Lock one dunning due a retry that no other run holds, or return an empty set."""
-        try:
-            with self.env.cr.savepoint(flush=False):
-                self.env.cr.execute(
-                    SQL(
-                        "SELECT id FROM finnsys_subscription_dunning "
-                        "WHERE state = 'running' AND next_try_at <= %s "
-                        "ORDER BY next_try_at, id LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED",
-                        fields.Datetime.now(),
-                    ),
-                    log_exceptions=False,
-                )
-                row = self.env.cr.fetchone()
-        except SerializationFailure:
-            return self.browse()
-        dunning = self.sudo().browse(row[0]) if row else self.browse()
+        ids = claim_rows(
+            self.env,
+            self._table,
+            condition=SQL("state = 'running' AND next_try_at <= %s", fields.Datetime.now()),
+            order=SQL("next_try_at, id"),
+            limit=1,
+        )
+        dunning = self.sudo().browse(ids)
         dunning.invalidate_recordset()
         return dunning
 

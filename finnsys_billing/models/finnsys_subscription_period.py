@@ -1,12 +1,10 @@
-from psycopg2.errors import DeadlockDetected, LockNotAvailable, SerializationFailure
-
 from odoo import Command, api, fields, models
 from odoo.fields import Domain
 from odoo.tools import SQL
 
+from ..concurrency import BUSY_ERRORS, insert_once
+
 BATCH_SIZE = 200
-# What a subscription's invoicing meets when another process invoices it at the same moment.
-CONCURRENCY_ERRORS = (DeadlockDetected, LockNotAvailable, SerializationFailure)
 
 
 class FinnsysSubscriptionPeriod(models.Model):
@@ -42,30 +40,23 @@ class FinnsysSubscriptionPeriod(models.Model):
 
     def _claim(self, contract, period_start, period_end):
         """Claim the period, or return an empty recordset when it is already claimed."""
-        self.env.cr.execute(
-            SQL(
-                """
-                INSERT INTO finnsys_subscription_period
-                       (contract_id, period_start, period_end, company_id,
-                        create_uid, write_uid, create_date, write_date)
-                VALUES (%s, %s, %s, %s, %s, %s, now() at time zone 'UTC',
-                        now() at time zone 'UTC')
-                ON CONFLICT (contract_id, period_start) DO NOTHING
-                RETURNING id
-                """,
-                contract.id,
-                period_start,
-                period_end,
-                contract.company_id.id,
-                self.env.uid,
-                self.env.uid,
-            ),
-            # A claim racing another run's fails with a serialization error that the cron
-            # retries: expected, not an error to log.
-            log_exceptions=False,
+        # A claim racing another run's raises a serialization error that the cron retries.
+        ids = insert_once(
+            self.env,
+            self._table,
+            [
+                {
+                    "contract_id": contract.id,
+                    "period_start": period_start,
+                    "period_end": period_end,
+                    "company_id": contract.company_id.id,
+                }
+            ],
+            SQL("(contract_id, period_start)"),
+            now=SQL("now() at time zone 'UTC'"),
+            raise_unseen=True,
         )
-        row = self.env.cr.fetchone()
-        return self.browse(row[0]) if row else self.browse()
+        return self.browse(ids)
 
     @api.model
     def _claim_next(self, contract):
@@ -220,7 +211,7 @@ class FinnsysSubscriptionPeriod(models.Model):
                 invoice = subscription.with_company(
                     subscription.company_id
                 )._finnsys_invoice_next_period(nowait=True, due_by=due_by)
-            except CONCURRENCY_ERRORS:
+            except BUSY_ERRORS:
                 self.env.cr.rollback()
                 busy |= subscription
                 continue

@@ -1,6 +1,5 @@
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
-from odoo.fields import Domain
 from odoo.tools import format_amount
 
 from ..concurrency import lock_or_refuse, lock_rows
@@ -34,8 +33,6 @@ EDITABLE_IN_STATES = {
     "close_account": {"requested", "approved"},
     "source_transaction_id": {"requested", "approved"},
 }
-# Refund transactions that are still on their way or went through: no second one is sent.
-LIVE_REFUND_STATES = ("draft", "pending", "authorized", "done")
 
 
 class FinnsysWithdrawal(models.Model):
@@ -137,24 +134,15 @@ class FinnsysWithdrawal(models.Model):
 
     @api.depends("company_id")
     def _compute_journal_id(self):
-        Journal = self.env["account.journal"]
+        Payment = self.env["account.payment"]
         for withdrawal in self:
-            company = withdrawal.company_id
-            if withdrawal.journal_id.company_id == company:
-                continue
-            withdrawal.journal_id = Journal.search(
-                Domain(Journal._check_company_domain(company)) & Domain("type", "=", "bank"),
-                limit=1,
-            )
+            if withdrawal.journal_id.company_id != withdrawal.company_id:
+                withdrawal.journal_id = Payment._finnsys_payout_journal(withdrawal.company_id)
 
     @api.depends("partner_id", "company_id")
     def _compute_available_amount(self):
         for withdrawal in self:
             withdrawal.available_amount = withdrawal._withdrawable_credit()
-
-    # ------------------------------------------------------------------
-    # Validation
-    # ------------------------------------------------------------------
 
     def _withdrawable_credit(self):
         """Credit the customer can get back, read from the ledger now.
@@ -187,71 +175,13 @@ class FinnsysWithdrawal(models.Model):
                         "Choose the Customer of the withdrawal and the Journal it is paid from."
                     )
                 )
-            journal = withdrawal.journal_id
-            if journal.company_id != withdrawal.company_id:
-                raise ValidationError(
-                    self.env._(
-                        "The Journal %(journal)s belongs to %(journal_company)s: choose a bank or "
-                        "cash journal of %(company)s.",
-                        journal=journal.display_name,
-                        journal_company=journal.company_id.display_name,
-                        company=withdrawal.company_id.display_name,
-                    )
-                )
-            if journal.type not in ("bank", "cash"):
-                raise ValidationError(
-                    self.env._(
-                        "The Journal of a withdrawal must be a bank or cash journal, "
-                        "not %(journal)s.",
-                        journal=journal.display_name,
-                    )
-                )
+            self.env["account.payment"]._finnsys_check_payout_journal(
+                withdrawal.journal_id, withdrawal.company_id
+            )
             if withdrawal.state == "requested":
                 withdrawal._check_withdrawable()
             if withdrawal.source_transaction_id and withdrawal.state in ("requested", "approved"):
-                withdrawal._check_source_transaction()
-
-    def _check_source_transaction(self):
-        """The card payment chosen takes the refund: the customer's own, done, through a
-        provider that refunds, and for no more than it brought in less its refunds."""
-        self.ensure_one()
-        tx = self.source_transaction_id.sudo()
-        partner = self.partner_id.commercial_partner_id
-        if (
-            tx.partner_id.commercial_partner_id != partner
-            or tx.state != "done"
-            or tx.operation in ("refund", "validation")
-            or tx.currency_id != self.currency_id
-            or tx.provider_id.support_refund not in ("full_only", "partial")
-        ):
-            raise ValidationError(
-                self.env._(
-                    "Payment %(tx)s cannot take the refund: choose a confirmed payment of "
-                    "%(partner)s in %(currency)s through a provider that supports refunds, or "
-                    "leave the field empty to pay by bank.",
-                    tx=tx.reference,
-                    partner=partner.display_name,
-                    currency=self.currency_id.name,
-                )
-            )
-        # Its own refund, once sent, is not an earlier one.
-        own = self.refund_transaction_id.filtered(lambda r: r.state in LIVE_REFUND_STATES)
-        refundable = tx._finnsys_refundable_amount() - own.amount
-        compare = self.currency_id.compare_amounts(self.amount, refundable)
-        if compare > 0 or (tx.provider_id.support_refund == "full_only" and compare):
-            raise ValidationError(
-                self.env._(
-                    "Payment %(tx)s can take a refund of %(refundable)s (what it brought in, "
-                    "less its earlier refunds%(full)s), not %(amount)s: lower the amount or pay "
-                    "the rest by bank in another withdrawal.",
-                    tx=tx.reference,
-                    refundable=format_amount(self.env, refundable, self.currency_id),
-                    full=self.env._("; its provider refunds only the whole amount")
-                    if tx.provider_id.support_refund == "full_only"
-                    else "",
-                    amount=format_amount(self.env, self.amount, self.currency_id),
-                )
-            )
+                withdrawal.source_transaction_id._finnsys_check_refund_source(withdrawal)
 
     def _check_withdrawable(self):
         for withdrawal in self:
@@ -288,10 +218,6 @@ class FinnsysWithdrawal(models.Model):
                         new_state=labels[new_state],
                     )
                 )
-
-    # ------------------------------------------------------------------
-    # ORM
-    # ------------------------------------------------------------------
 
     @api.model_create_multi
     def create(self, vals_list):
@@ -361,10 +287,6 @@ class FinnsysWithdrawal(models.Model):
                     )
                 )
 
-    # ------------------------------------------------------------------
-    # Workflow
-    # ------------------------------------------------------------------
-
     def action_approve(self):
         self._check_manager()
         self._check_transition("approved")
@@ -394,7 +316,12 @@ class FinnsysWithdrawal(models.Model):
         invoice posting, so the credit checked here cannot be consumed at the same time.
         """
         self._check_manager()
-        self._lock_for_payment()
+        lock_or_refuse(
+            self.env,
+            self._table,
+            self.ids,
+            self.env._("This withdrawal is already being paid: reload the page in a moment."),
+        )
         self.invalidate_recordset(["state", "payment_id"])
         for withdrawal in self:
             if withdrawal.state == "paid" or withdrawal.payment_id:
@@ -407,50 +334,16 @@ class FinnsysWithdrawal(models.Model):
         self._check_withdrawable()
         for withdrawal in self:
             if withdrawal.source_transaction_id:
-                withdrawal._check_source_transaction()
-                withdrawal._send_provider_refund()
+                withdrawal.source_transaction_id._finnsys_check_refund_source(withdrawal)
+                # Paid when the provider confirms the refund (``_book_provider_refund``).
+                withdrawal.source_transaction_id._finnsys_send_refund(withdrawal)
             else:
                 withdrawal._pay()
         return True
 
     def _check_no_live_refund(self):
         self.invalidate_recordset(["refund_transaction_id"])
-        for withdrawal in self:
-            if withdrawal.refund_transaction_id.state in LIVE_REFUND_STATES:
-                raise UserError(
-                    self.env._(
-                        "Withdrawal %(name)s was already sent back to the card with refund "
-                        "%(refund)s (%(state)s): it is booked when the provider confirms it.",
-                        name=withdrawal.name,
-                        refund=withdrawal.refund_transaction_id.reference,
-                        state=withdrawal.refund_transaction_id.state,
-                    )
-                )
-
-    def _send_provider_refund(self):
-        """Ask the provider of the source payment to refund the amount; the withdrawal is paid
-        when the refund transaction is post-processed (``_book_provider_refund``)."""
-        self.ensure_one()
-        source = self.source_transaction_id.sudo()
-        source._ensure_provider_is_not_disabled()
-        refund = source._create_child_transaction(
-            self.amount, is_refund=True, finnsys_withdrawal_id=self.id
-        )
-        self.sudo().refund_transaction_id = refund
-        refund._log_sent_message()
-        try:
-            refund._send_refund_request()
-        except ValidationError as error:
-            refund._set_error(str(error))
-        self.message_post(
-            body=self.env._(
-                "Refund %(refund)s of %(amount)s sent to %(provider)s, back to payment %(tx)s.",
-                refund=refund.reference,
-                amount=format_amount(self.env, self.amount, self.currency_id),
-                provider=source.provider_id.name,
-                tx=source.reference,
-            )
-        )
+        self.refund_transaction_id._finnsys_check_no_live_refund()
 
     def _book_provider_refund(self, payment):
         """Book ``payment``, the provider's confirmed refund, as this withdrawal's payment.
@@ -464,79 +357,25 @@ class FinnsysWithdrawal(models.Model):
         if self.state != "approved" or self.payment_id:
             return False
         # The money has left: match what credit is still there, never refuse the booking.
-        self._reconcile_with_credit(payment, strict=False)
-        self.sudo().write({"state": "paid", "payment_id": payment.id})
-        self._after_payment(payment)
+        self._after_payment(payment, strict=False)
         return True
-
-    def _lock_for_payment(self):
-        lock_or_refuse(
-            self.env,
-            self._table,
-            self.ids,
-            self.env._("This withdrawal is already being paid: reload the page in a moment."),
-        )
 
     def _pay(self):
         self.ensure_one()
-        payment = (
-            self.env["account.payment"]
-            .with_company(self.company_id)
-            .create(self._prepare_payment_vals())
+        payment = self.env["account.payment"]._finnsys_create_payout(
+            self.partner_id.commercial_partner_id, self.amount, self.journal_id, self.name
         )
-        payment.action_post()
-        self._reconcile_with_credit(payment)
-        self.sudo().write({"state": "paid", "payment_id": payment.id})
         self._after_payment(payment)
 
-    def _after_payment(self, payment):
+    def _after_payment(self, payment, strict=True):
+        """Match the customer's credit with ``payment``, the money paid back (``strict``:
+        refuse when it does not cover it all), and mark this withdrawal paid by it."""
         partner = self.partner_id.commercial_partner_id
+        payment._finnsys_reconcile_with_credit(partner, self.name, strict=strict)
+        self.sudo().write({"state": "paid", "payment_id": payment.id})
         if self.close_account and partner.billing_topup_enabled:
             # The manager may lack partner rights; this is a consequence of the payment.
             partner.sudo().billing_topup_enabled = False
-        self._post_payment_notes(payment)
-
-    def _prepare_payment_vals(self):
-        self.ensure_one()
-        return {
-            "payment_type": "outbound",
-            "partner_type": "customer",
-            "partner_id": self.partner_id.commercial_partner_id.id,
-            "amount": self.amount,
-            "currency_id": self.currency_id.id,
-            "journal_id": self.journal_id.id,
-            "company_id": self.company_id.id,
-            "date": fields.Date.context_today(self),
-            "memo": self.name,
-        }
-
-    def _reconcile_with_credit(self, payment, strict=True):
-        """Consume the customer's unapplied credit, oldest first, with the refund.
-
-        :param bool strict: refuse when the credit does not cover the whole refund
-        """
-        refund_line = payment.move_id.line_ids.filtered(
-            lambda line: line.account_id.account_type == "asset_receivable"
-        )
-        credits = self.partner_id.commercial_partner_id._billing_credit_lines(
-            self.company_id, refund_line.account_id
-        )
-        for credit in credits:
-            if self.currency_id.is_zero(refund_line.amount_residual):
-                break
-            (refund_line + credit).reconcile()
-        if strict and not self.currency_id.is_zero(refund_line.amount_residual):
-            raise UserError(
-                self.env._(
-                    "The credit of %(partner)s is not on its receivable account %(account)s: "
-                    "withdrawal %(name)s cannot be matched with it. Check the customer's ledger.",
-                    partner=self.partner_id.display_name,
-                    account=refund_line.account_id.display_name,
-                    name=self.name,
-                )
-            )
-
-    def _post_payment_notes(self, payment):
         amount = format_amount(self.env, self.amount, self.currency_id)
         self.message_post(
             body=self.env._(
@@ -553,7 +392,7 @@ class FinnsysWithdrawal(models.Model):
         )
         if self.close_account:
             note += " " + self.env._("The account was closed: auto top-up is off.")
-        self.partner_id.commercial_partner_id.sudo().message_post(body=note)
+        partner.sudo().message_post(body=note)
 
     def action_open_payment(self):
         self.ensure_one()

@@ -1,8 +1,11 @@
-from psycopg2.errors import SerializationFailure
-
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
-from odoo.tools import SQL
+from odoo.tools import format_amount
+
+from ..concurrency import claim_rows, lock_rows
+
+# Refund transactions that are still on their way or went through: no second one is sent.
+LIVE_REFUND_STATES = ("draft", "pending", "authorized", "done")
 
 
 class PaymentTransaction(models.Model):
@@ -37,11 +40,97 @@ class PaymentTransaction(models.Model):
         (under way or done)."""
         self.ensure_one()
         refunds = self.child_transaction_ids.filtered(
-            lambda t: (
-                t.operation == "refund" and t.state in ("draft", "pending", "authorized", "done")
-            )
+            lambda t: t.operation == "refund" and t.state in LIVE_REFUND_STATES
         )
         return self.currency_id.round(self.amount + sum(refunds.mapped("amount")))
+
+    # --- refunding a card payment to pay a withdrawal back --------------------------------
+
+    def _finnsys_check_refund_source(self, withdrawal):
+        """This card payment takes the refund of ``withdrawal``: the customer's own, done,
+        through a provider that refunds, and for no more than it brought in less its refunds."""
+        self.ensure_one()
+        tx = self.sudo()
+        partner = withdrawal.partner_id.commercial_partner_id
+        currency = withdrawal.currency_id
+        if (
+            tx.partner_id.commercial_partner_id != partner
+            or tx.state != "done"
+            or tx.operation in ("refund", "validation")
+            or tx.currency_id != currency
+            or tx.provider_id.support_refund not in ("full_only", "partial")
+        ):
+            raise ValidationError(
+                self.env._(
+                    "Payment %(tx)s cannot take the refund: choose a confirmed payment of "
+                    "%(partner)s in %(currency)s through a provider that supports refunds, or "
+                    "leave the field empty to pay by bank.",
+                    tx=tx.reference,
+                    partner=partner.display_name,
+                    currency=currency.name,
+                )
+            )
+        # The withdrawal's own refund, once sent, is not an earlier one.
+        own = withdrawal.refund_transaction_id.filtered(lambda r: r.state in LIVE_REFUND_STATES)
+        refundable = tx._finnsys_refundable_amount() - own.amount
+        compare = currency.compare_amounts(withdrawal.amount, refundable)
+        if compare > 0 or (tx.provider_id.support_refund == "full_only" and compare):
+            raise ValidationError(
+                self.env._(
+                    "Payment %(tx)s can take a refund of %(refundable)s (what it brought in, "
+                    "less its earlier refunds%(full)s), not %(amount)s: lower the amount or pay "
+                    "the rest by bank in another withdrawal.",
+                    tx=tx.reference,
+                    refundable=format_amount(self.env, refundable, currency),
+                    full=self.env._("; its provider refunds only the whole amount")
+                    if tx.provider_id.support_refund == "full_only"
+                    else "",
+                    amount=format_amount(self.env, withdrawal.amount, currency),
+                )
+            )
+
+    def _finnsys_check_no_live_refund(self):
+        """Refuse while one of these withdrawal refunds is under way or went through: the
+        withdrawal is booked when the provider confirms it, never sent twice."""
+        for refund in self.filtered(lambda r: r.state in LIVE_REFUND_STATES):
+            raise UserError(
+                self.env._(
+                    "Withdrawal %(name)s was already sent back to the card with refund "
+                    "%(refund)s (%(state)s): it is booked when the provider confirms it.",
+                    name=refund.finnsys_withdrawal_id.name,
+                    refund=refund.reference,
+                    state=refund.state,
+                )
+            )
+
+    def _finnsys_send_refund(self, withdrawal):
+        """Ask the provider of this payment to refund the amount of ``withdrawal``; the
+        withdrawal is paid when the refund transaction is post-processed (``_post_process``).
+
+        :return: the refund transaction (sudo)
+        """
+        self.ensure_one()
+        source = self.sudo()
+        source._ensure_provider_is_not_disabled()
+        refund = source._create_child_transaction(
+            withdrawal.amount, is_refund=True, finnsys_withdrawal_id=withdrawal.id
+        )
+        withdrawal.sudo().refund_transaction_id = refund
+        refund._log_sent_message()
+        try:
+            refund._send_refund_request()
+        except ValidationError as error:
+            refund._set_error(str(error))
+        withdrawal.message_post(
+            body=self.env._(
+                "Refund %(refund)s of %(amount)s sent to %(provider)s, back to payment %(tx)s.",
+                refund=refund.reference,
+                amount=format_amount(self.env, withdrawal.amount, withdrawal.currency_id),
+                provider=source.provider_id.name,
+                tx=source.reference,
+            )
+        )
+        return refund
 
     def _post_process(self):
         """Book a withdrawal's refund once, however often its notification is processed.
@@ -56,14 +145,7 @@ class PaymentTransaction(models.Model):
         self._finnsys_book_surcharges()
         refunds = self.filtered("finnsys_withdrawal_id")
         if refunds:
-            self.env.cr.execute(
-                SQL(
-                    "SELECT id FROM payment_transaction WHERE id IN %s ORDER BY id "
-                    "FOR NO KEY UPDATE",
-                    tuple(refunds.ids),
-                ),
-                log_exceptions=False,  # the expected conflict is retried, logged there
-            )
+            lock_rows(self.env, self._table, refunds.ids)
             refunds.invalidate_recordset(["state", "payment_id", "is_post_processed"])
         txs = self - refunds.filtered("payment_id")
         refunds &= txs
@@ -149,21 +231,9 @@ class PaymentTransaction(models.Model):
         counts as taken (Odoo runs in REPEATABLE READ)."""
         self.ensure_one()
         self.flush_recordset()
-        try:
-            with self.env.cr.savepoint(flush=False):
-                self.env.cr.execute(
-                    SQL(
-                        "SELECT id FROM payment_transaction WHERE id = %s "
-                        "FOR NO KEY UPDATE SKIP LOCKED",
-                        self.id,
-                    ),
-                    log_exceptions=False,
-                )
-                locked = bool(self.env.cr.fetchone())
-        except SerializationFailure:
-            return False
+        locked = claim_rows(self.env, self._table, self.ids)
         self.invalidate_recordset()
-        return locked and (
+        return bool(locked) and (
             self.state == "draft" or (self.state == "done" and not self.is_post_processed)
         )
 
