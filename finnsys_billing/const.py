@@ -14,7 +14,7 @@ MAX_AGING_LIMITS = 9
 # Days of posted invoices the average daily consumption is measured over.
 CONSUMPTION_DAYS = 30
 
-# The partner's figures, computed from the ledger on read (``_billing_invalidate_figures``).
+# The partner's figures, computed from the ledger on read (``_finnsys_invalidate_figures``).
 BILLING_FIGURE_FIELDS = [
     "billing_receivable",
     "billing_balance",

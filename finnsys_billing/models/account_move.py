@@ -69,7 +69,7 @@ class AccountMove(models.Model):
         if invoices and not self.env.context.get(CREDIT_OVERRIDE_KEY):
             (invoices - surcharges)._finnsys_check_credit_limit()
         posted = super()._post(soft=soft)
-        self.env["res.partner"]._billing_invalidate_figures()
+        self.env["res.partner"]._finnsys_invalidate_figures()
         posted_invoices = posted.filtered(lambda m: m.move_type == "out_invoice")
         posted_invoices._finnsys_record_billing_mode()
         (posted_invoices - surcharges)._finnsys_apply_credit()
@@ -185,12 +185,12 @@ class AccountMove(models.Model):
 
     def button_draft(self):
         result = super().button_draft()
-        self.env["res.partner"]._billing_invalidate_figures()
+        self.env["res.partner"]._finnsys_invalidate_figures()
         return result
 
     def button_cancel(self):
         result = super().button_cancel()
-        self.env["res.partner"]._billing_invalidate_figures()
+        self.env["res.partner"]._finnsys_invalidate_figures()
         return result
 
     def _finnsys_record_billing_mode(self):
@@ -300,7 +300,7 @@ class AccountMove(models.Model):
             )
             if not receivable_lines:
                 continue
-            credits = invoice.commercial_partner_id._billing_credit_lines(
+            credits = invoice.commercial_partner_id._finnsys_credit_lines(
                 invoice.company_id, receivable_lines.account_id
             )
             for credit in credits:

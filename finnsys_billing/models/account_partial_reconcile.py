@@ -11,14 +11,14 @@ class AccountPartialReconcile(models.Model):
     @api.model_create_multi
     def create(self, vals_list):
         partials = super().create(vals_list)
-        self.env["res.partner"]._billing_invalidate_figures()
+        self.env["res.partner"]._finnsys_invalidate_figures()
         # A payment that settles an invoice in dunning stops its retries.
-        self.env["finnsys.subscription.dunning"]._finnsys_settled(
+        self.env["finnsys.subscription.dunning"]._settled(
             (partials.debit_move_id | partials.credit_move_id).move_id
         )
         return partials
 
     def unlink(self):
         result = super().unlink()
-        self.env["res.partner"]._billing_invalidate_figures()
+        self.env["res.partner"]._finnsys_invalidate_figures()
         return result

@@ -171,7 +171,7 @@ class AccountPayment(models.Model):
         refund_line = self.move_id.line_ids.filtered(
             lambda line: line.account_id.account_type == "asset_receivable"
         )
-        credits = partner._billing_credit_lines(self.company_id, refund_line.account_id)
+        credits = partner._finnsys_credit_lines(self.company_id, refund_line.account_id)
         for credit in credits:
             if self.currency_id.is_zero(refund_line.amount_residual):
                 break
@@ -223,7 +223,7 @@ class AccountPayment(models.Model):
                 }
             )
         partner = self.partner_id.commercial_partner_id.with_company(self.company_id)
-        partner._billing_invalidate_figures()
+        partner._finnsys_invalidate_figures()
         return {
             "method": self._finnsys_receipt_method(),
             "reference": tx.reference or "",

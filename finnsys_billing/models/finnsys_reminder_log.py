@@ -67,34 +67,34 @@ class FinnsysReminderLog(models.Model):
         Cron = self.env["ir.cron"]
         if not Cron._finnsys_has_time():
             # A later call of a run that spent its time: hand everything to the next run.
-            Cron._commit_progress(remaining=self._reminder_count_remaining(today, after_partner))
+            Cron._commit_progress(remaining=self._count_remaining(today, after_partner))
             return dict(counts)
         while True:
             # Another run may log some of these reminders after this transaction's snapshot
             # was taken; the batch is then retried on a fresh one, which sends nothing twice.
             partner_ids, batch_counts = retry_batch(
                 self.env,
-                lambda after=after_partner: self._reminder_next_batch(today, after, batch_size),
+                lambda after=after_partner: self._next_batch(today, after, batch_size),
                 logger=_logger,
             )
             if not partner_ids:
                 break
             after_partner = partner_ids[-1]
             counts.update(batch_counts, batches=1)
-            remaining = self._reminder_count_remaining(today, after_partner)
+            remaining = self._count_remaining(today, after_partner)
             if not Cron._finnsys_commit_batch(batch_counts["invoices"], remaining=remaining):
                 break
         _logger.info("Payment reminders: %s", dict(counts))
         return dict(counts)
 
     @api.model
-    def _reminder_next_batch(self, today, after_partner, limit):
+    def _next_batch(self, today, after_partner, limit):
         """Process the next customers with reminders due: (their ids, counts)."""
-        partner_ids = self._reminder_next_customers(today, after_partner, limit)
-        return partner_ids, partner_ids and self._reminder_process_customers(partner_ids, today)
+        partner_ids = self._next_customers(today, after_partner, limit)
+        return partner_ids, partner_ids and self._process_customers(partner_ids, today)
 
     @api.model
-    def _reminder_due_sql(self, today):
+    def _due_sql(self, today):
         """FROM/WHERE of the (invoice, rule) pairs that are due and not logged yet."""
         return SQL(
             """
@@ -121,14 +121,14 @@ class FinnsysReminderLog(models.Model):
         )
 
     @api.model
-    def _reminder_next_customers(self, today, after_partner, limit):
+    def _next_customers(self, today, after_partner, limit):
         """The next customers with reminders due, about ``limit`` invoices in all."""
         self.env.flush_all()
         self.env.cr.execute(
             SQL(
                 "SELECT m.commercial_partner_id, COUNT(DISTINCT m.id) %s "
                 "AND m.commercial_partner_id > %s GROUP BY 1 ORDER BY 1 LIMIT %s",
-                self._reminder_due_sql(today),
+                self._due_sql(today),
                 after_partner,
                 limit,
             )
@@ -142,18 +142,18 @@ class FinnsysReminderLog(models.Model):
         return partner_ids
 
     @api.model
-    def _reminder_count_remaining(self, today, after_partner):
+    def _count_remaining(self, today, after_partner):
         self.env.cr.execute(
             SQL(
                 "SELECT COUNT(DISTINCT m.id) %s AND m.commercial_partner_id > %s",
-                self._reminder_due_sql(today),
+                self._due_sql(today),
                 after_partner,
             )
         )
         return self.env.cr.fetchone()[0]
 
     @api.model
-    def _reminder_due_pairs(self, partner_ids, today):
+    def _due_pairs(self, partner_ids, today):
         """Due, unlogged rules of the customers' invoices that this run could claim.
 
         :return: {invoice id: [(offset, sequence, rule id), ...]} and the latest offset
@@ -168,7 +168,7 @@ class FinnsysReminderLog(models.Model):
                          WHERE l2.move_id = m.id)
                 %s AND m.commercial_partner_id IN %s
                 """,
-                self._reminder_due_sql(today),
+                self._due_sql(today),
                 tuple(partner_ids),
             )
         )
@@ -185,8 +185,8 @@ class FinnsysReminderLog(models.Model):
         return {mid: rules for mid, rules in rules_by_move.items() if mid in claimed}, logged_offset
 
     @api.model
-    def _reminder_process_customers(self, partner_ids, today):
-        rules_by_move, logged_offset = self._reminder_due_pairs(partner_ids, today)
+    def _process_customers(self, partner_ids, today):
+        rules_by_move, logged_offset = self._due_pairs(partner_ids, today)
         # Payments under way that cover an invoice leave nothing to remind; should they
         # fail, a later run finds the rule still due.
         payable = self.env["account.move"].browse(rules_by_move).finnsys_amount_payable()
@@ -202,14 +202,14 @@ class FinnsysReminderLog(models.Model):
                 decisions.append((invoice, Rule.browse(latest[2]), "superseded"))
             else:
                 rule = Rule.browse(latest[2])
-                decisions.append((invoice, rule, self._reminder_skip_reason(invoice)))
-        logs = self._reminder_insert_logs(decisions)
+                decisions.append((invoice, rule, self._skip_reason(invoice)))
+        logs = self._insert_logs(decisions)
         to_send = {
             (invoice, rule): logs[invoice.id, rule.id]
             for invoice, rule, reason in decisions
             if not reason and (invoice.id, rule.id) in logs
         }
-        emails = self._reminder_send(to_send)
+        emails = self._send(to_send)
         counts = Counter(
             reason or "sent" for invoice, rule, reason in decisions if (invoice.id, rule.id) in logs
         )
@@ -217,7 +217,7 @@ class FinnsysReminderLog(models.Model):
         return counts
 
     @api.model
-    def _reminder_insert_logs(self, decisions):
+    def _insert_logs(self, decisions):
         """Log the decisions first; a pair another run logged meanwhile is left out.
 
         :return: {(invoice id, rule id): log} of the rows this run inserted
@@ -249,7 +249,7 @@ class FinnsysReminderLog(models.Model):
         return {(move_id, rule_id): self.browse(log_id) for log_id, move_id, rule_id in inserted}
 
     @api.model
-    def _reminder_send(self, to_send):
+    def _send(self, to_send):
         """Queue the e-mails: one per invoice, or one per recipient when the company groups them.
 
         :param to_send: {(invoice, rule): log}
@@ -272,7 +272,7 @@ class FinnsysReminderLog(models.Model):
             logs.update({invoice.id: to_send[invoice, rule] for invoice, rule in members})
         mails = self.env["finnsys.reminder.rule"]._queue_mails(sendings)
         for lead, rule, group in sendings:
-            notes = self._reminder_log_in_chatter(lead, rule, group)
+            notes = self._log_in_chatter(lead, rule, group)
             for invoice in group:
                 logs[invoice.id].sudo().write(
                     {"mail_id": mails[lead.id].id, "message_id": notes[invoice.id].id}
@@ -280,7 +280,7 @@ class FinnsysReminderLog(models.Model):
         return len(sendings)
 
     @api.model
-    def _reminder_reminded_before(self, pairs):
+    def _reminded_before(self, pairs):
         """The invoices of ``pairs`` [(invoice, rule)] that were e-mailed a reminder of an
         earlier rule (a smaller offset): the templates say "despite our earlier reminders"
         only to them, not when the earlier rules were skipped.
@@ -312,7 +312,7 @@ class FinnsysReminderLog(models.Model):
         )
 
     @api.model
-    def _reminder_log_in_chatter(self, lead, rule, group):
+    def _log_in_chatter(self, lead, rule, group):
         """The reminder history in the invoices' chatter: one note on each invoice.
 
         :return: {invoice id: mail.message}
@@ -337,7 +337,7 @@ class FinnsysReminderLog(models.Model):
         return {note.res_id: note for note in notes}
 
     @api.model
-    def _reminder_skip_reason(self, invoice):
+    def _skip_reason(self, invoice):
         if invoice.commercial_partner_id.billing_reminder_opt_out:
             return "opt_out"
         if not invoice.partner_id.email:

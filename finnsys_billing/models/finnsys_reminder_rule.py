@@ -102,7 +102,7 @@ class FinnsysReminderRule(models.Model):
         invoices = self.env["account.move"].union(*(group for _lead, _rule, group in sendings))
         self._ensure_tokens(invoices)
         pdfs = self._invoice_pdfs(invoices)
-        reminded = self.env["finnsys.reminder.log"]._reminder_reminded_before(
+        reminded = self.env["finnsys.reminder.log"]._reminded_before(
             [(invoice, rule) for _lead, rule, group in sendings for invoice in group]
         )
         mails, single = {}, defaultdict(lambda: self.env["account.move"])

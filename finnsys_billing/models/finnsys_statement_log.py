@@ -59,10 +59,10 @@ class FinnsysStatementLog(models.Model):
             self = self.with_company(company)  # noqa: PLW0642 - the company of this batch
             while True:
                 try:
-                    logs = self._statement_claim(company, date_from, date_to, batch_size)
+                    logs = self._claim(company, date_from, date_to, batch_size)
                     if not logs:
                         break
-                    counts.update(self._statement_send(logs))
+                    counts.update(self._send(logs))
                 except (SerializationFailure, UniqueViolation):
                     # Another run claimed some of these customers after this snapshot; a
                     # fresh one sees them and claims the others.
@@ -72,7 +72,7 @@ class FinnsysStatementLog(models.Model):
                         raise
                     continue
                 retries = 0
-                remaining = self._statement_count_remaining(company, date_from, date_to)
+                remaining = self._count_remaining(company, date_from, date_to)
                 if not Cron._finnsys_commit_batch(len(logs), remaining=remaining):
                     _logger.info("Statements: %s, time is up", dict(counts))
                     return dict(counts)
@@ -80,7 +80,7 @@ class FinnsysStatementLog(models.Model):
         return dict(counts)
 
     @api.model
-    def _statement_due_sql(self, company, date_from, date_to):
+    def _due_sql(self, company, date_from, date_to):
         """SELECT of the customers owed a statement of the month and not logged yet: those
         with a balance at its start or an entry in it, by id."""
         options = self.env["finnsys.aged.receivable"]._aging_options(
@@ -108,7 +108,7 @@ class FinnsysStatementLog(models.Model):
         )
 
     @api.model
-    def _statement_claim(self, company, date_from, date_to, limit):
+    def _claim(self, company, date_from, date_to, limit):
         """Insert the log rows of the next ``limit`` customers (one query); a row another
         run inserted first is left to it."""
         self.env.flush_all()
@@ -130,7 +130,7 @@ class FinnsysStatementLog(models.Model):
                 date_from=date_from,
                 date_to=date_to,
                 uid=self.env.uid,
-                due=self._statement_due_sql(company, date_from, date_to),
+                due=self._due_sql(company, date_from, date_to),
                 limit=limit,
             ),
             # A conflict with another run is retried by the caller, not an error to log.
@@ -139,16 +139,16 @@ class FinnsysStatementLog(models.Model):
         return self.browse(sorted(row[0] for row in self.env.cr.fetchall()))
 
     @api.model
-    def _statement_count_remaining(self, company, date_from, date_to):
+    def _count_remaining(self, company, date_from, date_to):
         self.env.cr.execute(
             SQL(
                 "SELECT COUNT(*) FROM (%s) due",
-                self._statement_due_sql(company, date_from, date_to),
+                self._due_sql(company, date_from, date_to),
             )
         )
         return self.env.cr.fetchone()[0]
 
-    def _statement_send(self, logs=None):
+    def _send(self, logs=None):
         """Render the statements of ``logs`` (one company and month) in one go and queue
         one e-mail per customer with its PDF; customers without e-mail are logged skipped."""
         logs = logs or self
@@ -160,14 +160,14 @@ class FinnsysStatementLog(models.Model):
         to_send = logs - no_email
         if not to_send:
             return counts
-        pdfs = self._statement_pdfs(to_send)
+        pdfs = self._pdfs(to_send)
         attachments = (
             self.env["ir.attachment"]
             .sudo()
             .create(
                 [
                     {
-                        "name": log._statement_filename(),
+                        "name": log._filename(),
                         "raw": pdfs[log.partner_id.id],
                         "mimetype": "application/pdf",
                         "res_model": self._name,
@@ -182,11 +182,11 @@ class FinnsysStatementLog(models.Model):
         by_log = {mail.res_id: mail for mail in mails}
         for log, attachment in zip(to_send, attachments, strict=True):
             by_log[log.id].attachment_ids = [Command.link(attachment.id)]
-        self._statement_link(to_send, by_log, attachments)
+        self._link(to_send, by_log, attachments)
         counts["sent"] += len(to_send)
         return counts
 
-    def _statement_link(self, logs, mails, attachments):
+    def _link(self, logs, mails, attachments):
         """Record each log's e-mail and PDF in one statement."""
         self.env.flush_all()
         self.env.cr.execute(
@@ -205,9 +205,9 @@ class FinnsysStatementLog(models.Model):
         )
         logs.invalidate_recordset(["mail_id", "attachment_id"])
 
-    def _statement_pdfs(self, logs):
+    def _pdfs(self, logs):
         """{customer id: PDF of the month}, rendered in one go for all the logs' customers
-        (see the report's ``_statement_pdfs``); a customer the batch could not give, or all
+        (see the report's ``_pdfs``); a customer the batch could not give, or all
         of them when wkhtmltopdf fails on the batch, rendered alone rather than not sent."""
         first = logs[:1]
         data = {
@@ -218,7 +218,7 @@ class FinnsysStatementLog(models.Model):
         Pdf = self.env["report.finnsys_billing.report_statement"].with_company(first.company_id)
         customer_ids = logs.partner_id.ids
         try:
-            pdfs = Pdf._statement_pdfs(customer_ids, data)
+            pdfs = Pdf._pdfs(customer_ids, data)
         except UserError as error:
             if len(customer_ids) == 1:
                 raise
@@ -226,10 +226,10 @@ class FinnsysStatementLog(models.Model):
             pdfs = {}
         for customer_id in [c_id for c_id in customer_ids if c_id not in pdfs]:
             _logger.info("Statements: customer %s printed alone", customer_id)
-            pdfs.update(Pdf._statement_pdfs([customer_id], data))
+            pdfs.update(Pdf._pdfs([customer_id], data))
         return pdfs
 
-    def _statement_filename(self):
+    def _filename(self):
         self.ensure_one()
         return self.env._(
             "Statement %(month)s %(customer)s.pdf",

@@ -62,7 +62,7 @@ class FinnsysSubscriptionDunning(models.Model):
     # Opening and failures ---------------------------------------------------------------
 
     @api.model
-    def _finnsys_charge_failed(self, invoice, error):
+    def _charge_failed(self, invoice, error):
         """Record a failed charge of ``invoice``: open its dunning, or count a retry."""
         invoice = invoice.sudo()
         if not invoice.subscription_id or invoice.currency_id.is_zero(invoice.amount_residual):
@@ -93,13 +93,13 @@ class FinnsysSubscriptionDunning(models.Model):
             if not ids:
                 return self.browse()
             dunning = self.sudo().browse(ids[0])
-            dunning._finnsys_failure(error, retry=False)
+            dunning._failure(error, retry=False)
             return dunning
         if dunning.state == "running":
-            dunning._finnsys_failure(error, retry=True)
+            dunning._failure(error, retry=True)
         return dunning
 
-    def _finnsys_failure(self, error, retry):
+    def _failure(self, error, retry):
         """Count a failed charge, e-mail the customer, and schedule the next try or give up."""
         self.ensure_one()
         company = self.company_id
@@ -113,11 +113,11 @@ class FinnsysSubscriptionDunning(models.Model):
         self.write(values)
         self.message_post(body=self.env._("Charge failed: %(error)s", error=error))
         if self.state == "failed":
-            self._finnsys_give_up()
+            self._give_up()
         template = self.env.ref("finnsys_billing.mail_template_subscription_dunning")
         template.sudo().send_mail(self.id)
 
-    def _finnsys_give_up(self):
+    def _give_up(self):
         """After the last try: pause or close the subscription, and ask a manager to act."""
         contract = self.contract_id.sudo()
         action = self.company_id.billing_dunning_final_action
@@ -179,7 +179,7 @@ class FinnsysSubscriptionDunning(models.Model):
             )
 
     @api.model
-    def _finnsys_settled(self, invoices):
+    def _settled(self, invoices):
         """Stop the retries of ``invoices`` that nothing is left to pay on."""
         if not invoices:
             return
@@ -221,7 +221,7 @@ class FinnsysSubscriptionDunning(models.Model):
         token = contract.finnsys_payment_token()
         if not token:
             for invoice in unpaid:
-                self._finnsys_charge_failed(invoice, self.env._("No saved payment method."))
+                self._charge_failed(invoice, self.env._("No saved payment method."))
             return
         for invoice in unpaid:
             contract.env["payment.transaction"]._finnsys_new_token_charge(
@@ -257,7 +257,7 @@ class FinnsysSubscriptionDunning(models.Model):
                 continue
             error = tx.state_message or self.env._("The card was declined.")
             for invoice in tx.invoice_ids.filtered("subscription_id"):
-                self._finnsys_charge_failed(invoice, error)
+                self._charge_failed(invoice, error)
 
     @api.model
     def _charge_each(self, transactions):
@@ -268,13 +268,13 @@ class FinnsysSubscriptionDunning(models.Model):
 
     # Links of the e-mail ----------------------------------------------------------------
 
-    def _finnsys_pay_url(self):
+    def _pay_url(self):
         """The invoice's portal page with its payment dialog open, signed for the customer."""
         self.ensure_one()
         invoice = self.invoice_id.sudo()
         return invoice.get_base_url() + invoice.get_portal_url(query_string="&payment=true")
 
-    def _finnsys_card_url(self):
+    def _card_url(self):
         self.ensure_one()
         return self.invoice_id.get_base_url() + "/my/payment_method"
 
@@ -291,21 +291,21 @@ class FinnsysSubscriptionDunning(models.Model):
         """
         Cron = self.env["ir.cron"]
         for _done in range(max_rows):
-            dunning = self._finnsys_claim_due()
+            dunning = self._claim_due()
             if not dunning:
                 break
-            dunning._finnsys_retry()
-            remaining = self.sudo().search_count(self._finnsys_due_domain())
+            dunning._retry()
+            remaining = self.sudo().search_count(self._due_domain())
             if not Cron._finnsys_commit_batch(1, remaining=remaining):
                 return
         Cron._finnsys_commit_batch(remaining=0)
 
     @api.model
-    def _finnsys_due_domain(self):
+    def _due_domain(self):
         return Domain("state", "=", "running") & Domain("next_try_at", "<=", fields.Datetime.now())
 
     @api.model
-    def _finnsys_claim_due(self):
+    def _claim_due(self):
         """Lock one dunning due a retry that no other run holds, or return an empty set."""
         ids = claim_rows(
             self.env,
@@ -318,7 +318,7 @@ class FinnsysSubscriptionDunning(models.Model):
         dunning.invalidate_recordset()
         return dunning
 
-    def _finnsys_retry(self):
+    def _retry(self):
         """Charge the invoice again with the customer's saved card."""
         self.ensure_one()
         invoice = self.invoice_id
@@ -330,20 +330,20 @@ class FinnsysSubscriptionDunning(models.Model):
         attempts = self.attempt_count
         token = contract.finnsys_payment_token()
         if not token:
-            self._finnsys_failure(self.env._("No saved payment method."), retry=True)
+            self._failure(self.env._("No saved payment method."), retry=True)
             return
         try:
             with self.env.cr.savepoint():
                 self._prepare_token_charges(contract, invoice)
                 self._charge(self._pending_charges(invoice))
         except (UserError, ValidationError) as error:
-            self._finnsys_failure(str(error), retry=True)
+            self._failure(str(error), retry=True)
             return
         self.invalidate_recordset()
         invoice.invalidate_recordset()
         if self.state == "running" and self.attempt_count == attempts:
             if invoice.currency_id.is_zero(invoice.amount_residual):
-                self._finnsys_settled(invoice)
+                self._settled(invoice)
             else:
                 # Neither paid nor refused (a pending charge): the try counts all the same.
-                self._finnsys_failure(self.env._("The charge is still pending."), retry=True)
+                self._failure(self.env._("The charge is still pending."), retry=True)

@@ -86,52 +86,52 @@ class FinnsysTopupAttempt(models.Model):
         and each threshold crossing has one attempt (unique key). Attempts are system
         records, written whoever the cron runs as.
         """
-        return self.sudo()._topup_run(batch_size)
+        return self.sudo()._run(batch_size)
 
     @api.model
-    def _topup_run(self, batch_size):
+    def _run(self, batch_size):
         stats = Counter()
         Cron = self.env["ir.cron"]
         Forecast = self.env["finnsys.billing.forecast"]
         work = [
             (company, partner_ids)
             for company in self.env["res.company"].sudo().search([])
-            for partner_ids in split_every(batch_size, Forecast._topup_candidates(company))
+            for partner_ids in split_every(batch_size, Forecast._candidates(company))
         ]
         warnings = list(split_every(batch_size, Forecast._low_balance_changes()))
         remaining = sum(len(ids) for _company, ids in work) + sum(len(w) for w in warnings)
         # Committed now: a run that has no time left hands everything to the next run.
         if not Cron._finnsys_commit_batch(remaining=remaining):
-            return self._topup_log(stats)
+            return self._log_run(stats)
         for company, partner_ids in work:
-            self._topup_process_batch(company, partner_ids, stats)
+            self._process_batch(company, partner_ids, stats)
             if not Cron._finnsys_commit_batch(len(partner_ids)):
-                return self._topup_log(stats)
+                return self._log_run(stats)
         for rows in warnings:
             Forecast._send_low_balance_warnings(rows, stats)
             if not Cron._finnsys_commit_batch(len(rows)):
                 break
-        return self._topup_log(stats)
+        return self._log_run(stats)
 
     @api.model
-    def _topup_log(self, stats):
+    def _log_run(self, stats):
         _logger.info("Auto top-up run: %s", dict(stats))
         return dict(stats)
 
     @api.model
-    def _topup_process_batch(self, company, partner_ids, stats):
+    def _process_batch(self, company, partner_ids, stats):
         """Two steps per batch: open the attempts and their transactions and commit them, then
         charge. A crash between the two leaves pending attempts that the next run resumes."""
         # Customers another worker holds are skipped: they are being served.
         partners = self.env["res.partner"].browse(claim_rows(self.env, "res_partner", partner_ids))
         stats["busy"] += len(partner_ids) - len(partners)
-        attempts = self._topup_open_attempts(partners, company, stats)
-        attempts._topup_prepare_transactions()
+        attempts = self._open_attempts(partners, company, stats)
+        attempts._prepare_transactions()
         self.env["ir.cron"]._commit_progress()
-        for attempt in self._topup_lock(attempts.ids):
+        for attempt in self._lock(attempts.ids):
             try:
                 with self.env.cr.savepoint():
-                    attempt._topup_advance(stats)
+                    attempt._advance(stats)
             except Exception:  # noqa: BLE001 - one customer's failure must not stop the batch
                 _logger.exception(
                     "Auto top-up %s failed; it is resumed on the next run", attempt.idempotency_key
@@ -139,7 +139,7 @@ class FinnsysTopupAttempt(models.Model):
                 stats["errors"] += 1
 
     @api.model
-    def _topup_lock(self, attempt_ids, busy=None):
+    def _lock(self, attempt_ids, busy=None):
         """Lock the pending attempts no other worker holds, or refuse with ``busy``."""
         pending = SQL("state = 'pending'")
         if busy:
@@ -157,7 +157,7 @@ class FinnsysTopupAttempt(models.Model):
     # --- attempts ----------------------------------------------------------------------------
 
     @api.model
-    def _topup_open_attempts(self, partners, company, stats, origin="cron"):
+    def _open_attempts(self, partners, company, stats, origin="cron"):
         """The pending attempts to work on for ``partners``: the due ones they already have,
         and a new one for each customer that needs a top-up. ``manual`` skips the threshold
         and the retry delay (the user asks for a top-up now)."""
@@ -171,24 +171,24 @@ class FinnsysTopupAttempt(models.Model):
         )
         pending_by_partner = {attempt.partner_id: attempt for attempt in pending}
         figures = self.env["finnsys.billing.account"]._figures_for(partners, company)
-        closed, spent = self._topup_history(partners, company)
+        closed, spent = self._history(partners, company)
         to_work = self.browse()
         for partner in partners:
             needed = manual or self._needed(partner, figures.get(partner.id))
             attempt = pending_by_partner.get(partner)
             if attempt:
-                if not (manual or attempt._topup_is_due()):
+                if not (manual or attempt._is_due()):
                     continue
-                if not needed and attempt._topup_can_cancel():
+                if not needed and attempt._can_cancel():
                     attempt.write({"state": "cancelled", "next_try_at": False})
                     stats["cancelled"] += 1
                     continue
                 to_work |= attempt
             elif needed and (
-                manual or self._topup_within_cap(partner, spent.get(partner.id, 0.0), stats)
+                manual or self._within_cap(partner, spent.get(partner.id, 0.0), stats)
             ):
                 key = f"topup:{partner.id}:{company.id}:{closed.get(partner.id, 0) + 1}"
-                attempt = self._topup_insert(partner, company, key, origin)
+                attempt = self._insert(partner, company, key, origin)
                 stats["started" if attempt else "busy"] += 1
                 to_work |= attempt
         return to_work
@@ -206,7 +206,7 @@ class FinnsysTopupAttempt(models.Model):
         )
 
     @api.model
-    def _topup_history(self, partners, company):
+    def _history(self, partners, company):
         """Per customer: the number of closed attempts (it numbers the next crossing) and the
         amount topped up since the start of the month (for the cap)."""
         base = Domain("partner_id", "in", partners.ids) & Domain("company_id", "=", company.id)
@@ -229,7 +229,7 @@ class FinnsysTopupAttempt(models.Model):
         )
 
     @api.model
-    def _topup_within_cap(self, partner, spent, stats):
+    def _within_cap(self, partner, spent, stats):
         cap = partner.billing_topup_monthly_cap
         if (
             not cap
@@ -241,7 +241,7 @@ class FinnsysTopupAttempt(models.Model):
         return False
 
     @api.model
-    def _topup_insert(self, partner, company, key, origin):
+    def _insert(self, partner, company, key, origin):
         """Create the attempt unless the key is taken; ``ON CONFLICT`` waits for a worker that
         is inserting the same key and then yields to it."""
         row = {
@@ -256,24 +256,24 @@ class FinnsysTopupAttempt(models.Model):
         }
         return self.browse(insert_once(self.env, self._table, [row], SQL("(idempotency_key)")))
 
-    def _topup_is_due(self):
+    def _is_due(self):
         self.ensure_one()
         return not self.next_try_at or self.next_try_at <= fields.Datetime.now()
 
-    def _topup_can_cancel(self):
+    def _can_cancel(self):
         """Nothing is in flight: no transaction yet, or the last one failed."""
         self.ensure_one()
         return not self.transaction_id or self.transaction_id.state in FAILED_TX_STATES
 
-    def _topup_prepare_transactions(self):
+    def _prepare_transactions(self):
         """Give each attempt that has nothing in flight a new draft transaction."""
         for attempt in self:
             tx = attempt.transaction_id
             if tx and not (tx.state in FAILED_TX_STATES and attempt.next_try_at):
                 continue
-            attempt.sudo()._topup_create_transaction()
+            attempt.sudo()._create_transaction()
 
-    def _topup_create_transaction(self):
+    def _create_transaction(self):
         self.ensure_one()
         tx = self.env["payment.transaction"]._finnsys_new_token_charge(
             self.partner_id.billing_token_id,
@@ -285,7 +285,7 @@ class FinnsysTopupAttempt(models.Model):
         )
         self.write({"transaction_id": tx.id, "try_count": self.try_count + 1, "next_try_at": False})
 
-    def _topup_advance(self, stats):
+    def _advance(self, stats):
         """Move a locked pending attempt on from the state of its transaction."""
         self.ensure_one()
         tx = self.sudo().transaction_id
@@ -295,22 +295,22 @@ class FinnsysTopupAttempt(models.Model):
             # Sent while a draft (again after a crash, as the same transaction), then booked.
             tx._finnsys_charge_saved_token()
         if tx.state == "done" and tx.is_post_processed:
-            self._topup_complete(stats)
+            self._complete(stats)
         elif tx.state in FAILED_TX_STATES:
             if not self.next_try_at:
-                self._topup_fail(stats)
+                self._fail(stats)
         else:
             # Pending or authorized: the provider's notification will settle it. Or held by
             # another run that is booking it.
             stats["waiting"] += 1
 
-    def _topup_complete(self, stats):
+    def _complete(self, stats):
         self.write({"state": "done", "error": False, "next_try_at": False})
-        self.env["res.partner"]._billing_invalidate_figures()
+        self.env["res.partner"]._finnsys_invalidate_figures()
         stats["done"] += 1
-        self._topup_send_mail("finnsys_billing.mail_template_topup_receipt", stats)
+        self._send_mail("finnsys_billing.mail_template_topup_receipt", stats)
 
-    def _topup_fail(self, stats):
+    def _fail(self, stats):
         """Record a declined or failed charge: retry later with a growing delay, or give up
         after the last try (auto top-up off, customer told, billing manager asked to act)."""
         self.ensure_one()
@@ -320,7 +320,7 @@ class FinnsysTopupAttempt(models.Model):
             self.write(
                 {
                     "error": error,
-                    "next_try_at": fields.Datetime.now() + self._topup_retry_delay(),
+                    "next_try_at": fields.Datetime.now() + self._retry_delay(),
                 }
             )
             stats["retry"] += 1
@@ -328,10 +328,10 @@ class FinnsysTopupAttempt(models.Model):
         self.write({"state": "failed", "error": error, "next_try_at": False})
         self.partner_id.sudo().billing_topup_enabled = False
         stats["failed"] += 1
-        self._topup_send_mail("finnsys_billing.mail_template_topup_failed", stats)
-        self._topup_schedule_manager_activity(error)
+        self._send_mail("finnsys_billing.mail_template_topup_failed", stats)
+        self._schedule_manager_activity(error)
 
-    def _topup_retry_delay(self):
+    def _retry_delay(self):
         """Delay before the next try: doubling, so that all tries fit in the retry window
         (3 tries over 24 h: after 8 h, then 16 h later)."""
         company = self.company_id
@@ -339,7 +339,7 @@ class FinnsysTopupAttempt(models.Model):
         unit = company.billing_topup_retry_hours / (2**retries - 1)
         return timedelta(hours=unit * 2 ** (self.try_count - 1))
 
-    def _topup_send_mail(self, template_xmlid, stats):
+    def _send_mail(self, template_xmlid, stats):
         partner = self.partner_id
         if not partner.email:
             stats["no_email"] += 1
@@ -347,8 +347,8 @@ class FinnsysTopupAttempt(models.Model):
             return
         self.env.ref(template_xmlid).sudo().send_mail(self.id)
 
-    def _topup_schedule_manager_activity(self, error):
-        manager = self._topup_billing_manager()
+    def _schedule_manager_activity(self, error):
+        manager = self._alerted_manager()
         self.partner_id.sudo().activity_schedule(
             "mail.mail_activity_data_todo",
             summary=self.env._("Auto top-up failed: update the payment method"),
@@ -362,7 +362,7 @@ class FinnsysTopupAttempt(models.Model):
             user_id=manager.id or self.env.uid,
         )
 
-    def _topup_billing_manager(self):
+    def _alerted_manager(self):
         managers = self.env.ref(BILLING_MANAGER_GROUP).sudo().all_user_ids
         return managers.filtered(
             lambda user: not user.share and self.company_id in user.company_ids
@@ -371,29 +371,29 @@ class FinnsysTopupAttempt(models.Model):
     # --- Top up now --------------------------------------------------------------------------
 
     @api.model
-    def _topup_now(self, partner):
+    def _charge_now(self, partner):
         """Charge the customer's top-up amount now, whatever its balance. Shares the attempt
         (and its key) with the scheduled action, so both at once still charge once."""
         partner = partner.commercial_partner_id
-        company = partner._billing_check_topup_now().provider_id.company_id
+        company = partner._finnsys_check_topup_now().provider_id.company_id
         busy = self.env._(
             "A top-up of %(partner)s is already under way: try again in a minute.",
             partner=partner.display_name,
         )
         lock_or_refuse(self.env, "res_partner", partner.ids, busy)
         stats = Counter()
-        attempts = self._topup_open_attempts(partner, company, stats, origin="manual")
+        attempts = self._open_attempts(partner, company, stats, origin="manual")
         if not attempts:
             raise UserError(busy)
-        attempts._topup_force_due()
-        attempts._topup_prepare_transactions()
-        locked = self._topup_lock(attempts.ids, busy=busy)
+        attempts._force_due()
+        attempts._prepare_transactions()
+        locked = self._lock(attempts.ids, busy=busy)
         if not locked:
             raise UserError(busy)
-        locked._topup_advance(stats)
+        locked._advance(stats)
         return locked
 
-    def _topup_force_due(self):
+    def _force_due(self):
         # A failed attempt waiting for its retry is retried now.
-        for attempt in self.filtered(lambda a: a.next_try_at and a._topup_can_cancel()):
+        for attempt in self.filtered(lambda a: a.next_try_at and a._can_cancel()):
             attempt.next_try_at = fields.Datetime.now()

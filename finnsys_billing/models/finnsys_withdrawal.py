@@ -156,7 +156,7 @@ class FinnsysWithdrawal(models.Model):
             return 0.0
         partner = self.partner_id.commercial_partner_id.with_company(self.company_id)
         # The figures are not tied to any stored field: drop what an earlier read cached.
-        partner._billing_invalidate_figures()
+        partner._finnsys_invalidate_figures()
         return min(partner.billing_unapplied_credit, max(partner.billing_balance, 0.0))
 
     @api.constrains("amount", "partner_id", "company_id", "journal_id", "source_transaction_id")

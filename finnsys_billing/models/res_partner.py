@@ -249,9 +249,9 @@ class ResPartner(models.Model):
         for partner in self:
             consumption = daily.get(partner.commercial_partner_id._origin.id, 0.0)
             partner.billing_daily_consumption = consumption
-            partner.billing_days_left = partner._billing_days_left(consumption)
+            partner.billing_days_left = partner._finnsys_days_left(consumption)
 
-    def _billing_days_left(self, daily):
+    def _finnsys_days_left(self, daily):
         balance = self.billing_balance
         if daily <= 0 or balance <= 0:
             return 0
@@ -262,7 +262,7 @@ class ResPartner(models.Model):
         self.ensure_one()
         if not self.env.user.has_group(BILLING_USER_GROUP):
             raise AccessError(self.env._("Only billing users can top up a customer."))
-        attempt = self.env["finnsys.topup.attempt"].sudo()._topup_now(self)
+        attempt = self.env["finnsys.topup.attempt"].sudo()._charge_now(self)
         if attempt.state == "done":
             message, kind = self.env._("Top-up of %s done.", attempt.display_name), "success"
         elif attempt.next_try_at:
@@ -290,7 +290,7 @@ class ResPartner(models.Model):
             },
         }
 
-    def _billing_check_topup_now(self):
+    def _finnsys_check_topup_now(self):
         """The saved payment method to charge a top-up now, or a UserError saying what the
         Billing tab still lacks."""
         token = self.sudo().billing_token_id
@@ -311,7 +311,7 @@ class ResPartner(models.Model):
             changed = self.filtered(
                 lambda p: p.billing_mode != vals["billing_mode"] and p.commercial_partner_id == p
             )
-            if changed._billing_has_ledger():
+            if changed._finnsys_has_ledger():
                 raise UserError(
                     self.env._(
                         "The billing mode of a customer with invoices or payments is changed with "
@@ -320,7 +320,7 @@ class ResPartner(models.Model):
                 )
         return super().write(vals)
 
-    def _billing_has_ledger(self):
+    def _finnsys_has_ledger(self):
         if not self:
             return False
         return bool(
@@ -333,7 +333,7 @@ class ResPartner(models.Model):
         )
 
     @api.model
-    def _billing_invalidate_figures(self):
+    def _finnsys_invalidate_figures(self):
         """Drop cached billing figures after the ledger moved, or before reading them fresh.
 
         The figures are computed from the ledger on read and depend on no field the ORM
@@ -342,7 +342,7 @@ class ResPartner(models.Model):
         """
         self.env["res.partner"].invalidate_model(BILLING_FIGURE_FIELDS)
 
-    def _billing_credit_lines(self, company, accounts):
+    def _finnsys_credit_lines(self, company, accounts):
         """The customer's unapplied credits (payments, credit notes) on ``accounts`` in
         ``company``, oldest first: what a new invoice or a withdrawal consumes."""
         self.ensure_one()

@@ -30,7 +30,7 @@ class FinnsysStatement(models.AbstractModel):
         return date_to.replace(day=1), date_to
 
     @api.model
-    def _statement_options(self, values=None):
+    def _options(self, values=None):
         """Complete and check the options: period (default the last full month), reading
         of the dates (``as_of``: *dated* or *known*, as the aged receivables) and company."""
         values = dict(values or {})
@@ -56,7 +56,7 @@ class FinnsysStatement(models.AbstractModel):
     @api.model
     def _statements(self, partners, values=None):
         """The statements of ``partners`` (their commercial entities) for the period of
-        ``values`` (see :meth:`_statement_options`).
+        ``values`` (see :meth:`_options`).
 
         :return: {commercial partner id: statement dict}, in the order of ``partners``;
             a statement holds ``customer``, ``company``, ``currency``, the options,
@@ -64,19 +64,19 @@ class FinnsysStatement(models.AbstractModel):
             debit, credit, amount, balance), ``total_debit``, ``total_credit``, ``closing``,
             ``buckets`` [(key, label)] and ``aging`` {key: amount} at the end date.
         """
-        options = self._statement_options(values)
+        options = self._options(values)
         customers = partners.commercial_partner_id
         if not customers:
             return {}
         currency = options["company"].currency_id
-        opening, moves = self._statement_items(customers, options)
-        details = self._statement_move_details(
+        opening, moves = self._items(customers, options)
+        details = self._move_details(
             {move_id for items in moves.values() for move_id, *_rest in items}
         )
-        buckets, aging = self._statement_aging(customers, options)
+        buckets, aging = self._aging(customers, options)
         statements = {}
         for customer in customers:
-            lines = self._statement_lines(
+            lines = self._lines(
                 currency, opening.get(customer.id, 0.0), moves.get(customer.id, []), details
             )
             start = currency.round(opening.get(customer.id, 0.0))
@@ -102,7 +102,7 @@ class FinnsysStatement(models.AbstractModel):
         return f"C-{customer_id:06d}"
 
     @api.model
-    def _statement_aging_options(self, options, customers):
+    def _aging_options(self, options, customers):
         return self.env["finnsys.aged.receivable"]._aging_options(
             {
                 "date_at": options["date_to"],
@@ -114,14 +114,14 @@ class FinnsysStatement(models.AbstractModel):
         )
 
     @api.model
-    def _statement_items(self, customers, options):
+    def _items(self, customers, options):
         """One query: per customer, the balance before the period and the receivable amount
         of each journal entry in it, from the same items as the aged receivables (posted,
         receivable, dated by the end date; *as known*: also entered by then).
 
         :return: ({customer id: opening}, {customer id: [(move id, date, due date, amount)]})
         """
-        aging_options = self._statement_aging_options(options, customers)
+        aging_options = self._aging_options(options, customers)
         self.env.flush_all()
         self.env.cr.execute(
             SQL(
@@ -154,7 +154,7 @@ class FinnsysStatement(models.AbstractModel):
         return opening, moves
 
     @api.model
-    def _statement_move_details(self, move_ids):
+    def _move_details(self, move_ids):
         """One query: name, kind and other reference of each journal entry.
 
         :return: {move id: (reference, kind, details)}
@@ -211,19 +211,19 @@ class FinnsysStatement(models.AbstractModel):
                 kind = "adjustment"
             others = [withdrawal, tx_ref, memo if memo != name else None, ref]
             details[move_id] = [name, kind, ", ".join(dict.fromkeys(o for o in others if o))]
-        for move_id, kind in self._statement_surcharge_kinds(list(details)).items():
+        for move_id, kind in self._surcharge_kinds(list(details)).items():
             details[move_id][1] = kind
         return details
 
     @api.model
-    def _statement_surcharge_kinds(self, move_ids):
+    def _surcharge_kinds(self, move_ids):
         """Which of ``move_ids`` are payment surcharges (``surcharge``) or their refunds
         (``surcharge_refund``): {move id: kind}. None here; the portal, which books
         surcharges, overrides it with one query."""
         return {}
 
     @api.model
-    def _statement_kind_labels(self):
+    def _kind_labels(self):
         """What each kind of statement line is called, in the customer's language."""
         return {
             "invoice": self.env._("Invoice"),
@@ -238,8 +238,8 @@ class FinnsysStatement(models.AbstractModel):
         }
 
     @api.model
-    def _statement_lines(self, currency, opening, moves, details):
-        labels = self._statement_kind_labels()
+    def _lines(self, currency, opening, moves, details):
+        labels = self._kind_labels()
         balance, lines = opening, []
         for move_id, date, due, amount in moves:
             amount = currency.round(amount)
@@ -265,11 +265,11 @@ class FinnsysStatement(models.AbstractModel):
         return lines
 
     @api.model
-    def _statement_aging(self, customers, options):
+    def _aging(self, customers, options):
         """The aged buckets of every customer at the end date, from the aged receivables
         report itself (same reading of the date): ([(key, label)], {customer id: amounts})."""
         Aged = self.env["finnsys.aged.receivable"]
-        report = Aged._aging_report(self._statement_aging_options(options, customers))
+        report = Aged._aging_report(self._aging_options(options, customers))
         aging = {}
         for row in report["rows"]:
             amounts = aging.setdefault(row["partner_id"], dict.fromkeys(row["amounts"], 0.0))

@@ -24,7 +24,7 @@ class ReportFinnsysStatement(models.AbstractModel):
 
     @api.model
     def _get_report_values(self, docids, data=None):
-        partners = self._statement_partners(docids, data)
+        partners = self._partners(docids, data)
         return {
             "doc_ids": partners.ids,
             "doc_model": "res.partner",
@@ -33,7 +33,7 @@ class ReportFinnsysStatement(models.AbstractModel):
         }
 
     @api.model
-    def _statement_partners(self, docids, data):
+    def _partners(self, docids, data):
         """The customers asked for: ``data['partner_ids']`` (the backend wizard, whose report
         URL carries no ids) or ``docids``. Billing users only, unless called in sudo by the
         portal (the logged-in customer's own statement) or the monthly e-mail."""
@@ -57,7 +57,7 @@ class ReportFinnsysStatement(models.AbstractModel):
         return statements
 
     @api.model
-    def _statement_pdfs(self, customer_ids, data):
+    def _pdfs(self, customer_ids, data):
         """{customer id: PDF} of the statements of ``customer_ids`` (commercial partners),
         made by one wkhtmltopdf run for them all (sudo; the monthly e-mail's).
 
@@ -82,16 +82,16 @@ class ReportFinnsysStatement(models.AbstractModel):
             debug=False
         )._prepare_html(html, report_model="res.partner")
         pdf = Report._run_wkhtmltopdf(
-            [self._statement_one_body(bodies)],
+            [self._one_body(bodies)],
             report_ref=report.report_name,
             header=header,
             footer=footer,
             specific_paperformat_args=paper_args,
         )
-        return self._statement_cut(pdf, html_ids)
+        return self._cut(pdf, html_ids)
 
     @api.model
-    def _statement_one_body(self, bodies):
+    def _one_body(self, bodies):
         """The documents of ``bodies`` (one HTML page each) in the first page, each but the
         first starting a new page."""
         parser = lxml.html.HTMLParser(encoding="utf-8")
@@ -105,7 +105,7 @@ class ReportFinnsysStatement(models.AbstractModel):
         return lxml.html.tostring(root, encoding="unicode")
 
     @api.model
-    def _statement_cut(self, pdf, customer_ids):
+    def _cut(self, pdf, customer_ids):
         """{customer id: PDF}: ``pdf`` cut before the first page naming each customer's
         number, the customers in the order printed; {} when one is not found where expected."""
         reader = PdfFileReader(io.BytesIO(pdf))

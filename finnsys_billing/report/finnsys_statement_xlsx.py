@@ -7,7 +7,7 @@ class ReportFinnsysStatementXlsx(models.AbstractModel):
     _description = "Statement of account XLSX"
 
     def _get_objs_for_report(self, docids, data):
-        return self.env["report.finnsys_billing.report_statement"]._statement_partners(docids, data)
+        return self.env["report.finnsys_billing.report_statement"]._partners(docids, data)
 
     def generate_xlsx_report(self, workbook, data, partners):
         statements = self.env[

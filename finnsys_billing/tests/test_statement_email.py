@@ -51,7 +51,7 @@ class TestStatementBatchPdf(StatementCommon, HttpCase):
             return original(report, bodies, *args, **kwargs)
 
         with patch.object(Report, "_run_wkhtmltopdf", counted):
-            pdfs = Log.sudo()._statement_pdfs(logs)
+            pdfs = Log.sudo()._pdfs(logs)
         self.assertEqual(len(runs), 1, "one wkhtmltopdf run for the three statements")
         names = {
             self.customer: "Statement Co",
@@ -226,7 +226,7 @@ class TestStatementEmailRace(CommittedCompanyCase):
             company = env_a["res.company"].browse(self.company_id)
             date_from, date_to = env_a["finnsys.statement"]._default_period()
             # Worker A has claimed the first customers and is printing their statements.
-            claimed = Log.with_company(company)._statement_claim(company, date_from, date_to, 2)
+            claimed = Log.with_company(company)._claim(company, date_from, date_to, 2)
             self.assertEqual(len(claimed), 2)
             worker = threading.Thread(target=run, args=(env_b,))
             worker.start()
@@ -234,7 +234,7 @@ class TestStatementEmailRace(CommittedCompanyCase):
                 self._wait_until_blocked(pid_b, thread=worker) or not worker.is_alive(),
                 "B waits for A's claim or has already sent the others",
             )
-            Log.with_company(company)._statement_send(claimed)
+            Log.with_company(company)._send(claimed)
             cr_a.commit()
             worker.join(300)
             self.assertFalse(worker.is_alive())

@@ -276,7 +276,7 @@ class TestSubscriptionDunningConcurrency(CommittedCompanyCase):
     def test_a_run_skips_the_row_another_run_holds(self):
         with self.registry.cursor() as cr_a, self.registry.cursor() as cr_b:
             env_a, env_b = self._env(cr_a), self._env(cr_b)
-            held = env_a["finnsys.subscription.dunning"]._finnsys_claim_due()
+            held = env_a["finnsys.subscription.dunning"]._claim_due()
             self.assertEqual(held.id, self.dunning_id)
             before = env_b["finnsys.subscription.dunning"].browse(self.dunning_id).attempt_count
             env_b["finnsys.subscription.dunning"]._cron_retry_charges()

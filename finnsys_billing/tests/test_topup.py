@@ -183,8 +183,8 @@ class TestTopup(TopupCommon):
         """A worker killed after the charge left the attempt pending with a done transaction."""
         self._spend_down_to(self.customer, 10)
         Attempt = self.env["finnsys.topup.attempt"]
-        attempt = Attempt._topup_insert(self.customer, self.env.company, "topup:crash", "cron")
-        attempt._topup_prepare_transactions()
+        attempt = Attempt._insert(self.customer, self.env.company, "topup:crash", "cron")
+        attempt._prepare_transactions()
         attempt.transaction_id._charge_with_token()
         self.assertEqual(attempt.transaction_id.state, "done")
         self.assertEqual(attempt.state, "pending")
@@ -208,8 +208,8 @@ class TestTopup(TopupCommon):
         """A worker killed between committing the transaction and charging it."""
         self._spend_down_to(self.customer, 10)
         Attempt = self.env["finnsys.topup.attempt"]
-        attempt = Attempt._topup_insert(self.customer, self.env.company, "topup:crash", "cron")
-        attempt._topup_prepare_transactions()
+        attempt = Attempt._insert(self.customer, self.env.company, "topup:crash", "cron")
+        attempt._prepare_transactions()
         tx = attempt.transaction_id
         self.assertEqual(tx.state, "draft")
 

@@ -173,7 +173,7 @@ class TestTopupConcurrency(CommittedCompanyCase):
             try:
                 partner = env["res.partner"].browse(self.second_id)
                 company = env["res.company"].browse(self.company_id)
-                outcome["second"] = env["finnsys.topup.attempt"]._topup_insert(
+                outcome["second"] = env["finnsys.topup.attempt"]._insert(
                     partner, company, key, "cron"
                 )
                 env.cr.commit()
@@ -187,7 +187,7 @@ class TestTopupConcurrency(CommittedCompanyCase):
             pid_b = cr_b.fetchone()[0]
             partner = env_a["res.partner"].browse(self.second_id)
             company = env_a["res.company"].browse(self.company_id)
-            first = env_a["finnsys.topup.attempt"]._topup_insert(partner, company, key, "cron")
+            first = env_a["finnsys.topup.attempt"]._insert(partner, company, key, "cron")
             self.assertTrue(first)
             worker = threading.Thread(target=insert, args=(env_b,))
             worker.start()

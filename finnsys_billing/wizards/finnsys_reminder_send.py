@@ -46,9 +46,9 @@ class FinnsysReminderSend(models.TransientModel):
                 continue
             context = {
                 "finnsys_reminder_move_ids": move.ids,
-                "finnsys_reminder_reminded_ids": self.env[
-                    "finnsys.reminder.log"
-                ]._reminder_reminded_before([(move, wizard.rule_id)]),
+                "finnsys_reminder_reminded_ids": self.env["finnsys.reminder.log"]._reminded_before(
+                    [(move, wizard.rule_id)]
+                ),
             }
             wizard.subject = template.with_context(**context)._render_field("subject", move.ids)[
                 move.id
@@ -106,7 +106,7 @@ class FinnsysReminderSend(models.TransientModel):
                 }
             )
         mails = self.env["finnsys.reminder.rule"]._queue_mails([(move, rule, move)])
-        notes = Log._reminder_log_in_chatter(move, rule, move)
+        notes = Log._log_in_chatter(move, rule, move)
         log.sudo().write(
             {
                 "state": "sent",

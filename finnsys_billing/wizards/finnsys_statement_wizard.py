@@ -51,7 +51,7 @@ class FinnsysStatementWizard(models.TransientModel):
     @api.constrains("date_from", "date_to", "as_of", "company_id")
     def _check_statement_options(self):
         for wizard in self:
-            self.env["finnsys.statement"]._statement_options(wizard._report_data())
+            self.env["finnsys.statement"]._options(wizard._report_data())
 
     def _report_data(self):
         self.ensure_one()

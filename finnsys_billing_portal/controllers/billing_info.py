@@ -16,7 +16,7 @@ class BillingInfoPortal(CustomerPortal):
     takes no record id, so a contact can only ever edit its own company's data.
     """
 
-    def _billing_info_customer(self):
+    def _finnsys_info_customer(self):
         user = request.env.user
         if not user._is_portal():
             raise NotFound()
@@ -24,29 +24,29 @@ class BillingInfoPortal(CustomerPortal):
 
     @http.route("/my/billing-info", type="http", auth="user", website=True, methods=["GET", "POST"])
     def portal_billing_info(self, **form):
-        customer = self._billing_info_customer()
+        customer = self._finnsys_info_customer()
         error, status = None, 200
         if request.httprequest.method == "POST":
             try:
                 # Portal users may not write partners: the check above and the fixed record
                 # (the user's own commercial entity) are what allows this one.
-                customer.sudo()._billing_info_update(form, request.env.user.partner_id)
+                customer.sudo()._finnsys_info_update(form, request.env.user.partner_id)
             except ValidationError as exc:
                 error, status = exc.args[0], 400
             else:
                 return request.redirect("/my/billing-info?saved=1")
         response = request.render(
             "finnsys_billing_portal.portal_billing_info",
-            self._billing_info_values(customer, form if error else {}, error),
+            self._finnsys_info_values(customer, form if error else {}, error),
             status=status,
         )
         response.headers["X-Frame-Options"] = "SAMEORIGIN"
         return response
 
-    def _billing_info_values(self, customer, form, error):
+    def _finnsys_info_values(self, customer, form, error):
         values = self._prepare_portal_layout_values()
         shown = {
-            name: form.get(name, customer.sudo()._billing_info_value(name) or "")
+            name: form.get(name, customer.sudo()._finnsys_info_value(name) or "")
             for name in BILLING_INFO_FIELDS
         }
         country_id = str(shown["country_id"])
@@ -57,7 +57,7 @@ class BillingInfoPortal(CustomerPortal):
                 "page_name": "billing_info",
                 "customer": customer,
                 "shown": shown,
-                "locked": customer.sudo()._billing_info_locked_fields(),
+                "locked": customer.sudo()._finnsys_info_locked_fields(),
                 "countries": countries.search([]),
                 "states": country.state_ids,
                 "error": error,

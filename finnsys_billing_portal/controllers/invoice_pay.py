@@ -17,7 +17,7 @@ class BillingInvoicePayPortal(BillingPortal):
     :class:`PaymentIntent`."""
 
     @staticmethod
-    def _billing_invoice_ids(raw):
+    def _finnsys_invoice_ids(raw):
         """The invoice ids of ``raw`` (a list of ids, or "12,13"), in the order given.
 
         :raise UserError: no id, an id that is not a number, too many ids, or a duplicate
@@ -43,7 +43,7 @@ class BillingInvoicePayPortal(BillingPortal):
             raise UserError(request.env._("Please select each invoice only once."))
         return ids
 
-    def _billing_payable_invoices(self, invoice_ids, customer=None):
+    def _finnsys_payable_invoices(self, invoice_ids, customer=None):
         """The open invoices ``invoice_ids`` of ``customer`` (by default the logged-in one;
         sudo), which can be paid together.
 
@@ -51,10 +51,10 @@ class BillingInvoicePayPortal(BillingPortal):
         :raise UserError: a bad selection, an invoice that cannot be paid (paid, cancelled,
             payments under way that cover it) or invoices of several currencies or companies
         """
-        customer = customer or self._billing_customer()
+        customer = customer or self._finnsys_customer()
         if not customer:
             raise NotFound()
-        ids = self._billing_invoice_ids(invoice_ids)
+        ids = self._finnsys_invoice_ids(invoice_ids)
         # sudo: a visitor of an e-mailed link has no access to the invoice, and a cancelled
         # invoice of the customer (hidden by the portal rule) is refused with a reason.
         invoices = (
@@ -70,7 +70,7 @@ class BillingInvoicePayPortal(BillingPortal):
         )
         if len(invoices) != len(ids):
             raise NotFound()
-        closed = invoices - invoices.filtered_domain(self._billing_tab_domains(customer)["open"])
+        closed = invoices - invoices.filtered_domain(self._finnsys_tab_domains(customer)["open"])
         if closed:
             raise UserError(
                 request.env._(
@@ -103,9 +103,9 @@ class BillingInvoicePayPortal(BillingPortal):
         A logged-in customer pays its own invoice; anyone else needs the invoice's access
         token, as in the "Pay online" link of the e-mails.
         """
-        customer = self._billing_customer()
+        customer = self._finnsys_customer()
         if customer:
-            return self._billing_pay_page(
+            return self._finnsys_pay_page(
                 [invoice_id], amount, terms, "finnsys_billing_portal.portal_invoice_pay", customer
             )
         try:
@@ -114,7 +114,7 @@ class BillingInvoicePayPortal(BillingPortal):
             if request.env.user._is_public():
                 return request.redirect(f"/web/login?redirect=/my/invoices/{invoice_id}")
             raise NotFound() from None
-        return self._billing_pay_page(
+        return self._finnsys_pay_page(
             [invoice_id],
             amount,
             terms,
@@ -134,21 +134,21 @@ class BillingInvoicePayPortal(BillingPortal):
     )
     def portal_billing_invoices_pay(self, amount=None, terms=None, **kw):
         """The invoices ticked on the Open tab (``invoice_ids``), paid in full together."""
-        return self._billing_pay_page(
+        return self._finnsys_pay_page(
             request.httprequest.values.getlist("invoice_ids"),
             amount,
             terms,
             "finnsys_billing_portal.portal_invoices_pay",
-            self._billing_customer(),
+            self._finnsys_customer(),
         )
 
-    def _billing_pay_page(
+    def _finnsys_pay_page(
         self, invoice_ids, amount, terms, template, customer, visitor=False, link_token=None
     ):
         """``visitor``: someone paying the invoice of another, through the e-mailed link
         (``link_token``, the invoice's access token) or from the backend's preview."""
         try:
-            invoices = self._billing_payable_invoices(invoice_ids, customer)
+            invoices = self._finnsys_payable_invoices(invoice_ids, customer)
         except UserError as error:
             return request.render(
                 "finnsys_billing_portal.portal_invoice_pay_error",
@@ -181,20 +181,20 @@ class BillingInvoicePayPortal(BillingPortal):
             return request.render(template, values, status=400)
         return request.render(
             "finnsys_billing_portal.portal_invoice_pay_form",
-            values | self._billing_payment_form_values(intent, visitor=visitor),
+            values | self._finnsys_payment_form_values(intent, visitor=visitor),
         )
 
     @staticmethod
-    def _billing_pay_routes(invoices):
+    def _finnsys_pay_routes(invoices):
         """The transaction and surcharge routes of a payment of ``invoices``."""
         if len(invoices) == 1:
             return f"/invoice/transaction/{invoices.id}", f"/my/invoices/{invoices.id}/surcharge"
         base = "/my/invoices/pay/" + ",".join(str(invoice_id) for invoice_id in invoices.ids)
         return f"{base}/transaction", f"{base}/surcharge"
 
-    def _billing_payment_form_values(self, intent, visitor=False):
+    def _finnsys_payment_form_values(self, intent, visitor=False):
         invoices, customer = intent.invoices, intent.customer
-        transaction_route, surcharge_route = self._billing_pay_routes(invoices)
+        transaction_route, surcharge_route = self._finnsys_pay_routes(invoices)
         values = self._get_common_page_view_values(
             invoices_data={
                 "partner": invoices.partner_id[:1] if visitor else customer,
@@ -214,7 +214,7 @@ class BillingInvoicePayPortal(BillingPortal):
             )
         else:
             # Cards are saved on the customer; Odoo only offers the contact's own tokens.
-            values["tokens_sudo"] |= self._billing_customer_tokens(values, customer)
+            values["tokens_sudo"] |= self._finnsys_customer_tokens(values, customer)
         values.update(
             amount=intent.amount,
             surcharge_route=surcharge_route,
@@ -223,14 +223,14 @@ class BillingInvoicePayPortal(BillingPortal):
         )
         return values
 
-    def _billing_payer(self, invoice_ids, raw_amount, access_token):
+    def _finnsys_payer(self, invoice_ids, raw_amount, access_token):
         """Who pays ``invoice_ids``: (the customer, whether a visitor pays it).
 
         A logged-in customer pays its own invoices. Anyone else pays one invoice through its
         e-mailed link: the pay page of that link signed the amount, and that signature is
         checked first, so someone without it learns nothing about the invoice.
         """
-        customer = self._billing_customer()
+        customer = self._finnsys_customer()
         if customer:
             return customer, False
         ids = invoice_ids if isinstance(invoice_ids, list) and len(invoice_ids) == 1 else [0]
@@ -244,16 +244,16 @@ class BillingInvoicePayPortal(BillingPortal):
             raise NotFound()
         return invoice.commercial_partner_id, True
 
-    def _billing_intent(self, invoice_ids, raw_amount, access_token, params, lock=False):
+    def _finnsys_intent(self, invoice_ids, raw_amount, access_token, params, lock=False):
         """The payment of ``invoice_ids`` as the server decides it, from the figures and
         choices the payment form sent (``params``); ``lock`` the customer first, before what
         is left to pay is read."""
-        customer, visitor = self._billing_payer(invoice_ids, raw_amount, access_token)
+        customer, visitor = self._finnsys_payer(invoice_ids, raw_amount, access_token)
         if lock:
             # Two payments of the customer at once: the second is retried once the first is
             # committed and then finds the invoices under way.
             customer.finnsys_lock_customers()
-        invoices = self._billing_payable_invoices(invoice_ids, customer)
+        invoices = self._finnsys_payable_invoices(invoice_ids, customer)
         intent = PaymentIntent.for_invoices(request.env, customer, invoices, raw_amount, visitor)
         intent.check_terms(access_token)
         intent.choose_method(params)
@@ -269,24 +269,24 @@ class BillingInvoicePayPortal(BillingPortal):
         be one the provider takes and a saved token the customer's own (never a visitor's).
         Staff paying from the backend's preview pay the same way.
         """
-        with self._billing_json_refusals():
-            return self._billing_invoices_transaction([invoice_id], access_token, kwargs)
+        with self._finnsys_json_refusals():
+            return self._finnsys_invoices_transaction([invoice_id], access_token, kwargs)
 
     @http.route("/my/invoices/pay/<string:invoice_ids>/transaction", type="jsonrpc", auth="user")
     def portal_billing_invoices_transaction(self, invoice_ids, access_token=None, **kwargs):
         """One transaction paying the whole residual of several invoices ("12,13")."""
-        with self._billing_json_refusals():
-            return self._billing_invoices_transaction(invoice_ids, access_token, kwargs)
+        with self._finnsys_json_refusals():
+            return self._finnsys_invoices_transaction(invoice_ids, access_token, kwargs)
 
-    def _billing_invoices_transaction(self, invoice_ids, access_token, kwargs):
-        self._billing_check_csrf(kwargs)
+    def _finnsys_invoices_transaction(self, invoice_ids, access_token, kwargs):
+        self._finnsys_check_csrf(kwargs)
         offered = kwargs.pop("surcharge", None)
-        intent = self._billing_intent(
+        intent = self._finnsys_intent(
             invoice_ids, kwargs.get("amount"), access_token, kwargs, lock=True
         )
         intent.check_surcharge(offered)
         partner = intent.invoices.partner_id[:1] if intent.visitor else request.env.user.partner_id
-        tx = self._billing_create_transaction(
+        tx = self._finnsys_create_transaction(
             intent, partner, None, kwargs, allowed_keys={"name_next_installment"}
         )
         if intent.surcharge:
@@ -303,15 +303,15 @@ class BillingInvoicePayPortal(BillingPortal):
         provider, method and token as any other payment. Anyone else is refused with a 403:
         Odoo's route answers a visitor with an HTTP 200 and a traceback, and would let staff
         pay any amount."""
-        customer = self._billing_customer()
-        with self._billing_json_refusals():
+        customer = self._finnsys_customer()
+        with self._finnsys_json_refusals():
             if not customer:
                 raise AccessError(
                     request.env._("Please log in to your customer account to pay overdue invoices.")
                 )
-            self._billing_check_csrf(kwargs)
+            self._finnsys_check_csrf(kwargs)
             customer.finnsys_lock_customers()  # a second payment at once waits, then sees this one
-            intent = self._billing_overdue_intent(customer, kwargs.get("amount"))
+            intent = self._finnsys_overdue_intent(customer, kwargs.get("amount"))
             intent.choose_method(kwargs)
             if intent.compute_surcharge():
                 # This page has no surcharge consent: the Open tab shows and books it.
@@ -323,13 +323,13 @@ class BillingInvoicePayPortal(BillingPortal):
                     )
                 )
             partner = request.env.user.partner_id
-            tx = self._billing_create_transaction(intent, partner, payment_reference, kwargs)
+            tx = self._finnsys_create_transaction(intent, partner, payment_reference, kwargs)
             return tx._get_processing_values()
 
-    def _billing_overdue_intent(self, customer, raw_amount):
+    def _finnsys_overdue_intent(self, customer, raw_amount):
         """The payment of all of ``customer``'s overdue invoices, for exactly their total."""
         overdue = request.env["account.move"].search(
-            self._billing_documents_domain()
+            self._finnsys_documents_domain()
             & Domain("move_type", "=", "out_invoice")
             & Domain("payment_state", "in", PAYABLE_STATES)
             & Domain("invoice_date_due", "<", fields.Date.context_today(customer))

@@ -18,7 +18,7 @@ class BillingPaymentMethodPortal(BillingPortal):
         # Odoo hands the query string to its provider filters next to its own arguments:
         # ``?amount=1`` there is a TypeError (500). The page needs none of it.
         response = super().payment_method()
-        customer = self._billing_customer()
+        customer = self._finnsys_customer()
         if customer and hasattr(response, "qcontext"):
             response.qcontext.update(
                 billing_default_tokens=usable_tokens(customer, request.env.company),
@@ -33,7 +33,7 @@ class BillingPaymentMethodPortal(BillingPortal):
     )
     def portal_billing_default_token(self, token_id=None, **kw):
         """Make one of the company's saved methods the default, or none (pay by transfer)."""
-        customer = self._billing_customer()
+        customer = self._finnsys_customer()
         if not customer:
             return request.redirect("/my")
         token, refusal = chosen_token(token_id, customer, request.env.company)

@@ -22,9 +22,9 @@ class BillingPaymentsPortal(BillingPortal):
     def _prepare_home_portal_values(self, counters):
         values = super()._prepare_home_portal_values(counters)
         if "billing_payment_count" in counters:
-            customer = self._billing_customer()
+            customer = self._finnsys_customer()
             values["billing_payment_count"] = (
-                self._billing_payment_count(customer) if customer else 0
+                self._finnsys_payment_count(customer) if customer else 0
             )
         return values
 
@@ -32,7 +32,7 @@ class BillingPaymentsPortal(BillingPortal):
     # the rows: transactions, and the payments made without one (backend)
     # ------------------------------------------------------------------
     @staticmethod
-    def _billing_payment_rows_query(customer):
+    def _finnsys_payment_rows_query(customer):
         """Transactions of ``customer`` done or under way, and its posted payments that no
         transaction made (bank transfers booked by staff, withdrawals paid by bank): one row
         each, with the day it counts from."""
@@ -62,14 +62,14 @@ class BillingPaymentsPortal(BillingPortal):
             payment_states=RECEIPT_PAYMENT_STATES,
         )
 
-    def _billing_payment_count(self, customer):
-        query = self._billing_payment_rows_query(customer)
+    def _finnsys_payment_count(self, customer):
+        query = self._finnsys_payment_rows_query(customer)
         request.env.cr.execute(SQL("SELECT count(*) FROM (%s) rows", query))
         return request.env.cr.fetchone()[0]
 
-    def _billing_payment_rows(self, customer, offset, limit):
+    def _finnsys_payment_rows(self, customer, offset, limit):
         """One page of rows, newest first, as dicts the payments page shows."""
-        query = self._billing_payment_rows_query(customer)
+        query = self._finnsys_payment_rows_query(customer)
         request.env.cr.execute(
             SQL(
                 "SELECT kind, id FROM (%s) rows ORDER BY day DESC, created DESC, id DESC "
@@ -93,12 +93,12 @@ class BillingPaymentsPortal(BillingPortal):
         rows = []
         for kind, id_ in keys:
             if kind == "tx":
-                rows.append(self._billing_tx_row(txs.browse(id_)))
+                rows.append(self._finnsys_tx_row(txs.browse(id_)))
             else:
-                rows.append(self._billing_payment_row(payments.browse(id_)))
+                rows.append(self._finnsys_payment_row(payments.browse(id_)))
         return rows
 
-    def _billing_tx_row(self, tx):
+    def _finnsys_tx_row(self, tx):
         payment = tx.payment_id.filtered(lambda p: p.state in RECEIPT_PAYMENT_STATES)
         if tx.invoice_ids:
             what = ", ".join(tx.invoice_ids.mapped("name"))
@@ -123,7 +123,7 @@ class BillingPaymentsPortal(BillingPortal):
             "receipt_url": payment and payment.get_receipt_portal_url(signed=False),
         }
 
-    def _billing_payment_row(self, payment):
+    def _finnsys_payment_row(self, payment):
         sign = 1 if payment.payment_type == "inbound" else -1
         invoices = payment.reconciled_invoice_ids
         if invoices and sign > 0:
@@ -157,16 +157,16 @@ class BillingPaymentsPortal(BillingPortal):
     )
     def portal_billing_payments(self, page=1, **kw):
         """The customer's payments and top-ups, newest first, with their receipts."""
-        customer = self._billing_customer()
+        customer = self._finnsys_customer()
         if not customer:
             raise NotFound()
-        total = self._billing_payment_count(customer)
+        total = self._finnsys_payment_count(customer)
         pager = portal_pager(url="/my/payments", total=total, page=page, step=self._items_per_page)
         values = self._prepare_portal_layout_values()
         values.update(
             page_name="billing_payments",
             pager=pager,
-            rows=self._billing_payment_rows(customer, pager["offset"], self._items_per_page),
+            rows=self._finnsys_payment_rows(customer, pager["offset"], self._items_per_page),
             default_url="/my/payments",
         )
         return request.render("finnsys_billing_portal.portal_my_payments", values)
@@ -188,7 +188,7 @@ class BillingPaymentsPortal(BillingPortal):
             and access_token
             and consteq(access_token, payment._finnsys_receipt_access_token())
         )
-        customer = payment.partner_id.commercial_partner_id if signed else self._billing_customer()
+        customer = payment.partner_id.commercial_partner_id if signed else self._finnsys_customer()
         if not customer and request.env.user._is_public():
             return request.redirect(f"/web/login?redirect=/my/receipts/{payment_id}")
         receipt_domain = (

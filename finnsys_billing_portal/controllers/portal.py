@@ -55,23 +55,23 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
     # ------------------------------------------------------------------
     # who the customer is, and its documents
     # ------------------------------------------------------------------
-    def _billing_customer(self):
+    def _finnsys_customer(self):
         """The commercial partner of the logged-in portal user (sudo); empty for anyone else."""
         user = request.env.user
         if not user._is_portal():
             return request.env["res.partner"].sudo()
         return user.partner_id.commercial_partner_id.sudo()
 
-    def _billing_documents_domain(self, customer=None):
+    def _finnsys_documents_domain(self, customer=None):
         """The posted documents of ``customer``, by default the logged-in one."""
-        customer = customer or self._billing_customer()
+        customer = customer or self._finnsys_customer()
         return (
             Domain("commercial_partner_id", "=", customer.id)
             & Domain("move_type", "in", CUSTOMER_MOVE_TYPES)
             & Domain("state", "=", "posted")
         )
 
-    def _billing_running_domain(self, customer=None):
+    def _finnsys_running_domain(self, customer=None):
         """Invoices being paid: a payment not yet matched with the bank, or payments under way
         (a transaction still running, or confirmed but not yet booked: the customer was
         charged already) that cover all that is left to pay. A smaller payment under way
@@ -83,7 +83,7 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
             request.env["account.move"]
             .sudo()
             .search(
-                self._billing_documents_domain(customer)
+                self._finnsys_documents_domain(customer)
                 & Domain("payment_state", "in", PAYABLE_STATES)
                 & Domain("transaction_ids", "any", running_tx)
             )
@@ -94,9 +94,9 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
         )
         return Domain("payment_state", "=", "in_payment") | Domain("id", "in", covered.ids)
 
-    def _billing_tab_domains(self, customer=None):
-        base = self._billing_documents_domain(customer)
-        running = self._billing_running_domain(customer)
+    def _finnsys_tab_domains(self, customer=None):
+        base = self._finnsys_documents_domain(customer)
+        running = self._finnsys_running_domain(customer)
         return {
             "all": base,
             "open": base
@@ -108,7 +108,7 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
         }
 
     @staticmethod
-    def _billing_figures(customer, domain=None):
+    def _finnsys_figures(customer, domain=None):
         """The account's figures (``finnsys.billing.account.finnsys_customer_figures``) in
         the current company; ``domain`` narrows the documents the tabs count."""
         # sudo: the figures are read from journal items, which portal users may not read.
@@ -121,14 +121,14 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
     @http.route(readonly=served_from_replica)
     def home(self, **kw):
         response = super().home(**kw)
-        customer = self._billing_customer()
+        customer = self._finnsys_customer()
         if customer and hasattr(response, "qcontext"):
-            response.qcontext.update(self._billing_dashboard_values(customer))
+            response.qcontext.update(self._finnsys_dashboard_values(customer))
         return response
 
-    def _billing_dashboard_values(self, customer):
+    def _finnsys_dashboard_values(self, customer):
         """Figures of the dashboard cards, from the ledger query of the invoice tabs."""
-        figures = self._billing_figures(customer)
+        figures = self._finnsys_figures(customer)
         company = request.env.company
         return {
             "billing_customer": customer,
@@ -147,8 +147,8 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
     def _invoice_get_page_view_values(self, invoice, access_token, **kwargs):
         values = super()._invoice_get_page_view_values(invoice, access_token, **kwargs)
         customer = invoice.sudo().commercial_partner_id
-        visitor = not self._billing_customer()
-        open_domain = self._billing_tab_domains(customer)["open"]
+        visitor = not self._finnsys_customer()
+        open_domain = self._finnsys_tab_domains(customer)["open"]
         if invoice.filtered_domain(open_domain & Domain("move_type", "=", "out_invoice")):
             # Everyone pays through the amount and terms step, which Odoo's dialog skips; the
             # e-mailed link (a visitor) keeps its access token.
@@ -159,9 +159,9 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
 
     def _get_account_searchbar_filters(self):
         """The tabs All, Open, In Progress and Paid of a billing customer, in that order."""
-        if not self._billing_customer():
+        if not self._finnsys_customer():
             return super()._get_account_searchbar_filters()
-        domains = self._billing_tab_domains()
+        domains = self._finnsys_tab_domains()
         labels = {
             "all": request.env._("All"),
             "open": request.env._("Open"),
@@ -171,7 +171,7 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
         return {key: {"label": labels[key], "domain": domains[key]} for key in labels}
 
     def _get_account_searchbar_sortings(self):
-        if not self._billing_customer():
+        if not self._finnsys_customer():
             return super()._get_account_searchbar_sortings()
         return {
             "date": {"label": request.env._("Date"), "order": "invoice_date desc, id desc"},
@@ -189,7 +189,7 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
     def portal_my_invoices(
         self, page=1, date_begin=None, date_end=None, sortby=None, filterby=None, **kw
     ):
-        if not self._billing_customer():
+        if not self._finnsys_customer():
             return super().portal_my_invoices(
                 page=page,
                 date_begin=date_begin,
@@ -198,20 +198,20 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
                 filterby=filterby,
                 **kw,
             )
-        values = self._billing_invoices_values(
+        values = self._finnsys_invoices_values(
             page, sortby, filterby, kw.get("search"), kw.get("plan")
         )
         return request.render("finnsys_billing_portal.portal_my_invoices", values)
 
-    def _billing_plans(self):
+    def _finnsys_plans(self):
         """The subscription plans on the customer's documents."""
         Move = request.env["account.move"]
-        domain = self._billing_documents_domain() & Domain("plan_id", "!=", False)
+        domain = self._finnsys_documents_domain() & Domain("plan_id", "!=", False)
         plans = [plan for (plan,) in Move._read_group(domain, ["plan_id"], order="plan_id")]
         # sudo: plans are contract templates, which portal users may not read; only names shown.
         return [plan.sudo() for plan in plans]
 
-    def _billing_invoices_values(self, page, sortby, tab, search, plan_id=None):
+    def _finnsys_invoices_values(self, page, sortby, tab, search, plan_id=None):
         """Odoo's invoice list values for the tab ``tab``, narrowed by the invoice number
         ``search`` and the plan ``plan_id``, with the tab counts and totals."""
         sortings = self._get_account_searchbar_sortings()
@@ -220,13 +220,13 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
         tab = tab if tab in tabs else "all"
         search = (search or "").strip()
         search_domain = Domain("name", "ilike", search) if search else Domain.TRUE
-        plans = self._billing_plans()
+        plans = self._finnsys_plans()
         plan = next((p for p in plans if str(p.id) == str(plan_id)), None)
         if plan:
             search_domain &= Domain("plan_id", "=", plan.id)
         # The billing list has no date range: Odoo's creation date filter stays off.
         values = self._prepare_my_invoices_values(page, None, None, sortby, tab, search_domain)
-        figures = self._billing_figures(self._billing_customer(), search_domain)
+        figures = self._finnsys_figures(self._finnsys_customer(), search_domain)
         values["pager"]["url_args"] = {
             "filterby": tab,
             "sortby": sortby,
@@ -268,7 +268,7 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
     # shared by the payment routes: every refusal is a 4xx with a message
     # ------------------------------------------------------------------
     @contextmanager
-    def _billing_json_refusals(self):
+    def _finnsys_json_refusals(self):
         """Answer the refusals of a JSON route with a 4xx status and a message the payment
         form shows; the request's transaction is rolled back, so nothing is created."""
         try:
@@ -288,12 +288,12 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
             json_refusal(400, error.description)
 
     @staticmethod
-    def _billing_check_csrf(params):
+    def _finnsys_check_csrf(params):
         if not request.validate_csrf(params.get("csrf_token")):
             raise BadRequest(request.env._("Your session expired: reload the page and pay again."))
 
     @staticmethod
-    def _billing_customer_tokens(form_values, customer):
+    def _finnsys_customer_tokens(form_values, customer):
         """The customer company's saved tokens for the form's providers: cards are saved on
         the company, and Odoo only offers the logged-in contact's own."""
         # sudo: the payment form reads tokens as sudo (``tokens_sudo``), as Odoo's does.
@@ -306,7 +306,7 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
             )
         )
 
-    def _billing_create_transaction(self, intent, partner, prefix, kwargs, allowed_keys=()):
+    def _finnsys_create_transaction(self, intent, partner, prefix, kwargs, allowed_keys=()):
         """Create the transaction of ``intent``; it lands on the payment page."""
         self._validate_transaction_kwargs(kwargs, additional_allowed_keys=allowed_keys)
         tx = self._create_transaction(**intent.transaction_kwargs(kwargs, partner, prefix))
@@ -325,7 +325,7 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
         amount, surcharge, reference, the balance read from the ledger now, and the invoices
         paid. A visitor of an e-mailed link comes with the transaction's signature and sees
         the payment and its invoices, not the account's balance."""
-        customer = self._billing_customer()
+        customer = self._finnsys_customer()
         # sudo: portal users may not read transactions; the owner is checked below.
         tx = request.env["payment.transaction"].sudo().browse(tx_id).exists()
         visitor = not customer and payment_utils.check_access_token(
@@ -338,8 +338,8 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
         if not customer or tx.partner_id.commercial_partner_id != customer:
             raise NotFound()
         company = tx.company_id
-        invoices = tx.invoice_ids.filtered_domain(self._billing_documents_domain(customer))
-        running = invoices.filtered_domain(self._billing_running_domain(customer))
+        invoices = tx.invoice_ids.filtered_domain(self._finnsys_documents_domain(customer))
+        running = invoices.filtered_domain(self._finnsys_running_domain(customer))
         payment = tx.payment_id.filtered(lambda p: p.state in ("in_process", "paid"))
         return request.render(
             "finnsys_billing_portal.portal_payment",

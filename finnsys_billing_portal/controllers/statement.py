@@ -19,13 +19,13 @@ class BillingStatementPortal(BillingPortal):
     user's own is answered with a 404 rather than ignored.
     """
 
-    def _billing_statement_customer(self, partner_id=None):
-        customer = self._billing_customer()
+    def _finnsys_statement_customer(self, partner_id=None):
+        customer = self._finnsys_customer()
         if not customer or (partner_id and partner_id != str(customer.id)):
             raise NotFound()
         return customer
 
-    def _billing_statement_options(self, date_from, date_to):
+    def _finnsys_statement_options(self, date_from, date_to):
         """The period asked for (default: the last full month) as statement options.
 
         :raise ValidationError: a date that is not one, or an impossible period
@@ -38,7 +38,7 @@ class BillingStatementPortal(BillingPortal):
             raise ValidationError(request.env._("Enter dates as YYYY-MM-DD.")) from error
         Statement = request.env["finnsys.statement"]
         default_from, default_to = Statement._default_period()
-        return Statement._statement_options(
+        return Statement._options(
             {
                 "date_from": dates[0] or default_from,
                 "date_to": dates[1] or default_to,
@@ -46,7 +46,7 @@ class BillingStatementPortal(BillingPortal):
             }
         )
 
-    def _billing_statement(self, customer, options):
+    def _finnsys_statement(self, customer, options):
         """The statement, read from the ledger in sudo: the SQL behind it is limited to
         ``customer``, the user's own company, and the aging it reuses is a backend report."""
         Statement = request.env["finnsys.statement"].sudo().with_company(options["company"])
@@ -68,7 +68,7 @@ class BillingStatementPortal(BillingPortal):
         readonly=served_from_replica,
     )
     def portal_billing_statement(self, date_from=None, date_to=None, partner_id=None, **kw):
-        customer = self._billing_statement_customer(partner_id)
+        customer = self._finnsys_statement_customer(partner_id)
         values = self._prepare_portal_layout_values()
         values.update(
             page_name="billing_statement",
@@ -77,11 +77,11 @@ class BillingStatementPortal(BillingPortal):
             date_to=date_to,
         )
         try:
-            options = self._billing_statement_options(date_from, date_to)
+            options = self._finnsys_statement_options(date_from, date_to)
         except (ValidationError, AccessError) as error:
             values["error"] = error.args[0]
             return request.render("finnsys_billing_portal.portal_statement", values, status=400)
-        statement = self._billing_statement(customer, options)
+        statement = self._finnsys_statement(customer, options)
         values.update(
             statement=statement,
             date_from=fields.Date.to_string(options["date_from"]),
@@ -98,9 +98,9 @@ class BillingStatementPortal(BillingPortal):
         readonly=served_from_replica,
     )
     def portal_billing_statement_pdf(self, date_from=None, date_to=None, partner_id=None, **kw):
-        customer = self._billing_statement_customer(partner_id)
+        customer = self._finnsys_statement_customer(partner_id)
         try:
-            options = self._billing_statement_options(date_from, date_to)
+            options = self._finnsys_statement_options(date_from, date_to)
         except (ValidationError, AccessError) as error:
             return request.make_response(error.args[0], status=400)
         data = {

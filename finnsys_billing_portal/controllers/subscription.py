@@ -58,14 +58,14 @@ def chosen_token(raw, customer, company):
 class BillingSubscriptionPortal(BillingPortal):
     """The customer's subscriptions: list, detail and self-service."""
 
-    def _billing_subscriptions(self):
+    def _finnsys_subscriptions(self):
         """The customer's subscriptions (sudo), or None for anyone but a portal customer.
 
         They are searched as the customer: the portal rule on ``contract.contract`` gives
         every contact the customer's subscriptions. The pages then read their plans and
         tokens, which portal users may not read: sudo, on these records only.
         """
-        customer = self._billing_customer()
+        customer = self._finnsys_customer()
         if not customer:
             return None
         subscriptions = request.env["contract.contract"].search(
@@ -75,9 +75,9 @@ class BillingSubscriptionPortal(BillingPortal):
         )
         return subscriptions.sudo()
 
-    def _billing_dashboard_values(self, customer):
-        values = super()._billing_dashboard_values(customer)
-        subscriptions = self._billing_subscriptions()
+    def _finnsys_dashboard_values(self, customer):
+        values = super()._finnsys_dashboard_values(customer)
+        subscriptions = self._finnsys_subscriptions()
         if subscriptions is None:
             return values
         active = subscriptions.filtered(lambda sub: sub.subscription_state == "active")
@@ -103,7 +103,7 @@ class BillingSubscriptionPortal(BillingPortal):
         readonly=served_from_replica,
     )
     def portal_billing_subscriptions(self, **kw):
-        subscriptions = self._billing_subscriptions()
+        subscriptions = self._finnsys_subscriptions()
         if subscriptions is None:
             raise NotFound()
         values = self._prepare_portal_layout_values()
@@ -113,11 +113,11 @@ class BillingSubscriptionPortal(BillingPortal):
     # ------------------------------------------------------------------
     # one subscription and its self-service
     # ------------------------------------------------------------------
-    def _billing_subscription(self, subscription_id):
+    def _finnsys_subscription(self, subscription_id):
         """The logged-in customer's subscription ``subscription_id`` (sudo, in its company);
         404 for anything else, another customer's included."""
-        customer = self._billing_customer()
-        subscriptions = self._billing_subscriptions()
+        customer = self._finnsys_customer()
+        subscriptions = self._finnsys_subscriptions()
         if subscriptions is None or not customer:
             raise NotFound()
         subscription = subscriptions.filtered(lambda sub: sub.id == subscription_id)
@@ -126,7 +126,7 @@ class BillingSubscriptionPortal(BillingPortal):
         return subscription.with_company(subscription.company_id)
 
     @staticmethod
-    def _billing_switch_plans(subscription):
+    def _finnsys_switch_plans(subscription):
         """Plans the subscription's plan lets customers switch to, that it can change to."""
         return subscription.finnsys_switch_plan_ids.filtered(
             lambda plan: (
@@ -136,7 +136,7 @@ class BillingSubscriptionPortal(BillingPortal):
             )
         )
 
-    def _billing_change_refusal(self, subscription, plan):
+    def _finnsys_change_refusal(self, subscription, plan):
         """Why the customer may not change ``subscription`` to ``plan`` today, or None."""
         today = fields.Date.context_today(subscription)
         if subscription.subscription_state not in CHANGE_PLAN_STATES:
@@ -146,12 +146,12 @@ class BillingSubscriptionPortal(BillingPortal):
                 "This subscription has no invoiced period yet: change the plan after its "
                 "first invoice."
             )
-        if plan not in self._billing_switch_plans(subscription):
+        if plan not in self._finnsys_switch_plans(subscription):
             return request.env._("This plan is not offered for your subscription.")
         return None
 
     @staticmethod
-    def _billing_plan_figures(subscription, plan, day):
+    def _finnsys_plan_figures(subscription, plan, day):
         """The preview of changing to ``plan`` on ``day``, its figures as the form posts them
         and their server signature."""
         preview = subscription.finnsys_plan_change_preview(plan, day)
@@ -167,22 +167,22 @@ class BillingSubscriptionPortal(BillingPortal):
         )
         return preview, posted, signature
 
-    def _billing_subscription_page(self, subscription, status=200, **extra):
+    def _finnsys_subscription_page(self, subscription, status=200, **extra):
         invoices = (
             request.env["account.move"]
             .sudo()
             .search(
-                self._billing_documents_domain() & Domain("subscription_id", "=", subscription.id),
+                self._finnsys_documents_domain() & Domain("subscription_id", "=", subscription.id),
                 order="invoice_date desc, id desc",
             )
         )
-        customer = self._billing_customer()
+        customer = self._finnsys_customer()
         values = self._prepare_portal_layout_values()
         values.update(
             page_name="billing_subscriptions",
             subscription=subscription,
             invoices=invoices,
-            switch_plans=self._billing_switch_plans(subscription),
+            switch_plans=self._finnsys_switch_plans(subscription),
             can_change_plan=subscription.subscription_state in CHANGE_PLAN_STATES
             and bool(subscription._finnsys_period_at(fields.Date.context_today(subscription))),
             can_cancel=subscription.subscription_state in CANCEL_STATES,
@@ -201,8 +201,8 @@ class BillingSubscriptionPortal(BillingPortal):
             "finnsys_billing_portal.portal_my_subscription", values, status=status
         )
 
-    def _billing_subscription_refused(self, subscription, status, message, **extra):
-        return self._billing_subscription_page(subscription, status=status, error=message, **extra)
+    def _finnsys_subscription_refused(self, subscription, status, message, **extra):
+        return self._finnsys_subscription_page(subscription, status=status, error=message, **extra)
 
     @http.route(
         "/my/subscriptions/<int:subscription_id>",
@@ -213,15 +213,15 @@ class BillingSubscriptionPortal(BillingPortal):
     )
     def portal_billing_subscription(self, subscription_id, plan=None, **kw):
         """The subscription; with ``plan``, the preview of changing to that plan today."""
-        subscription = self._billing_subscription(subscription_id)
+        subscription = self._finnsys_subscription(subscription_id)
         if not plan:
-            return self._billing_subscription_page(subscription)
+            return self._finnsys_subscription_page(subscription)
         new_plan = request.env["contract.template"].sudo().browse(as_int(plan)).exists()
-        if refusal := self._billing_change_refusal(subscription, new_plan):
-            return self._billing_subscription_refused(subscription, 403, refusal)
+        if refusal := self._finnsys_change_refusal(subscription, new_plan):
+            return self._finnsys_subscription_refused(subscription, 403, refusal)
         today = fields.Date.context_today(subscription)
-        preview, posted, signature = self._billing_plan_figures(subscription, new_plan, today)
-        return self._billing_subscription_page(
+        preview, posted, signature = self._finnsys_plan_figures(subscription, new_plan, today)
+        return self._finnsys_subscription_page(
             subscription,
             preview=dict(preview, plan=new_plan, posted=posted, signature=signature),
         )
@@ -237,23 +237,23 @@ class BillingSubscriptionPortal(BillingPortal):
         """Change the plan today with the figures the customer saw: refused (403) when the
         plan is not offered or the figures are not the server's, and (409, with the new
         preview) when the figures changed since, e.g. the next day."""
-        subscription = self._billing_subscription(subscription_id)
+        subscription = self._finnsys_subscription(subscription_id)
         plan = request.env["contract.template"].sudo().browse(as_int(form.get("plan_id"))).exists()
-        if refusal := self._billing_change_refusal(subscription, plan):
-            return self._billing_subscription_refused(subscription, 403, refusal)
+        if refusal := self._finnsys_change_refusal(subscription, plan):
+            return self._finnsys_subscription_refused(subscription, 403, refusal)
         posted = {
             name: str(form.get(name, "")) for name in ("plan_id", "date", "credit", "invoice")
         }
         if not payment_utils.check_access_token(
             signature, "finnsys_plan_change", subscription.id, *posted.values()
         ):
-            return self._billing_subscription_refused(
+            return self._finnsys_subscription_refused(
                 subscription, 403, request.env._("These figures are not the ones we showed you.")
             )
         today = fields.Date.context_today(subscription)
-        preview, fresh, fresh_signature = self._billing_plan_figures(subscription, plan, today)
+        preview, fresh, fresh_signature = self._finnsys_plan_figures(subscription, plan, today)
         if fresh != posted:
-            return self._billing_subscription_refused(
+            return self._finnsys_subscription_refused(
                 subscription,
                 409,
                 request.env._(
@@ -265,7 +265,7 @@ class BillingSubscriptionPortal(BillingPortal):
             with request.env.cr.savepoint():
                 subscription.action_subscription_change_plan(plan, today)
         except (UserError, ValidationError) as error:
-            return self._billing_subscription_refused(subscription, 400, error.args[0])
+            return self._finnsys_subscription_refused(subscription, 400, error.args[0])
         return request.redirect(f"/my/subscriptions/{subscription.id}?done=plan")
 
     @http.route(
@@ -277,14 +277,14 @@ class BillingSubscriptionPortal(BillingPortal):
     )
     def portal_billing_subscription_cancel(self, subscription_id, reason=None, note=None, **kw):
         """Cancel at the end of the invoiced period, with a reason from the list."""
-        subscription = self._billing_subscription(subscription_id)
+        subscription = self._finnsys_subscription(subscription_id)
         if subscription.subscription_state not in CANCEL_STATES:
-            return self._billing_subscription_refused(
+            return self._finnsys_subscription_refused(
                 subscription, 403, request.env._("This subscription cannot be cancelled.")
             )
         note = (note or "").strip()
         if reason not in dict(CANCEL_REASONS) or len(note) > MAX_NOTE_LENGTH:
-            return self._billing_subscription_refused(
+            return self._finnsys_subscription_refused(
                 subscription,
                 400,
                 request.env._(
@@ -303,9 +303,9 @@ class BillingSubscriptionPortal(BillingPortal):
         methods=["POST"],
     )
     def portal_billing_subscription_undo_cancel(self, subscription_id, **kw):
-        subscription = self._billing_subscription(subscription_id)
+        subscription = self._finnsys_subscription(subscription_id)
         if not subscription.finnsys_can_undo_cancel():
-            return self._billing_subscription_refused(
+            return self._finnsys_subscription_refused(
                 subscription,
                 403,
                 request.env._("This cancellation can no longer be undone."),
@@ -322,16 +322,16 @@ class BillingSubscriptionPortal(BillingPortal):
     )
     def portal_billing_subscription_token(self, subscription_id, token_id=None, **kw):
         """Pay the subscription with one of the company's saved methods, or the default."""
-        subscription = self._billing_subscription(subscription_id)
+        subscription = self._finnsys_subscription(subscription_id)
         if subscription.subscription_state not in PAYMENT_TOKEN_STATES:
-            return self._billing_subscription_refused(
+            return self._finnsys_subscription_refused(
                 subscription,
                 403,
                 request.env._("The payment method of this subscription cannot be changed."),
             )
-        token, refusal = chosen_token(token_id, self._billing_customer(), subscription.company_id)
+        token, refusal = chosen_token(token_id, self._finnsys_customer(), subscription.company_id)
         if refusal:
-            return self._billing_subscription_refused(subscription, *refusal)
+            return self._finnsys_subscription_refused(subscription, *refusal)
         if token != subscription.subscription_token_id:
             subscription.finnsys_set_payment_token(token)
         return request.redirect(f"/my/subscriptions/{subscription.id}?done=card")

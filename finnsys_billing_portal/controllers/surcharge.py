@@ -13,10 +13,10 @@ class BillingSurchargePortal(BillingInvoicePayPortal):
     """The surcharge of a payment method, quoted before the customer pays, and the
     customer's refusal of it, stored as a consent record."""
 
-    def _billing_quote(self, invoice_ids, amount, access_token, params):
+    def _finnsys_quote(self, invoice_ids, amount, access_token, params):
         """The surcharge the customer must accept before paying, with the figures to show."""
-        with self._billing_json_refusals():
-            intent = self._billing_intent(invoice_ids, amount, access_token, params)
+        with self._finnsys_json_refusals():
+            intent = self._finnsys_intent(invoice_ids, amount, access_token, params)
         currency, rule = intent.currency, intent.rule
         return {
             "surcharge": intent.surcharge,
@@ -28,18 +28,18 @@ class BillingSurchargePortal(BillingInvoicePayPortal):
             "rule_fixed_display": currency.format(rule.fixed_amount) if rule else "",
         }
 
-    def _billing_decline(self, invoice_ids, amount, access_token, params):
+    def _finnsys_decline(self, invoice_ids, amount, access_token, params):
         """Record that the customer refused the surcharge; nothing is charged."""
-        with self._billing_json_refusals():
-            self._billing_check_csrf(params)
-            intent = self._billing_intent(invoice_ids, amount, access_token, params)
+        with self._finnsys_json_refusals():
+            self._finnsys_check_csrf(params)
+            intent = self._finnsys_intent(invoice_ids, amount, access_token, params)
             if intent.surcharge:
-                self._billing_check_decline_rate(intent.customer)
+                self._finnsys_check_decline_rate(intent.customer)
                 intent.record_consent("declined", request.env.user, request.httprequest.remote_addr)
         return {"message": request.env._("The payment was not completed.")}
 
     @staticmethod
-    def _billing_check_decline_rate(customer):
+    def _finnsys_check_decline_rate(customer):
         """A customer refuses a surcharge a few times an hour at most; a script that calls the
         route in a loop would fill the consent log."""
         customer.finnsys_lock_customers()
@@ -64,21 +64,21 @@ class BillingSurchargePortal(BillingInvoicePayPortal):
     @http.route("/my/invoices/<int:invoice_id>/surcharge", type="jsonrpc", auth="public")
     def portal_billing_surcharge(self, invoice_id, amount=None, access_token=None, **params):
         """The surcharge of paying one invoice (also through its e-mailed link)."""
-        return self._billing_quote([invoice_id], amount, access_token, params)
+        return self._finnsys_quote([invoice_id], amount, access_token, params)
 
     @http.route("/my/invoices/pay/<string:invoice_ids>/surcharge", type="jsonrpc", auth="user")
     def portal_billing_invoices_surcharge(
         self, invoice_ids, amount=None, access_token=None, **params
     ):
         """The surcharge of paying several invoices together."""
-        return self._billing_quote(invoice_ids, amount, access_token, params)
+        return self._finnsys_quote(invoice_ids, amount, access_token, params)
 
     @http.route("/my/invoices/<int:invoice_id>/surcharge/decline", type="jsonrpc", auth="public")
     def portal_billing_surcharge_decline(
         self, invoice_id, amount=None, access_token=None, **params
     ):
         """The customer refused the surcharge of paying one invoice."""
-        return self._billing_decline([invoice_id], amount, access_token, params)
+        return self._finnsys_decline([invoice_id], amount, access_token, params)
 
     @http.route(
         "/my/invoices/pay/<string:invoice_ids>/surcharge/decline", type="jsonrpc", auth="user"
@@ -87,4 +87,4 @@ class BillingSurchargePortal(BillingInvoicePayPortal):
         self, invoice_ids, amount=None, access_token=None, **params
     ):
         """The customer refused the surcharge of paying several invoices together."""
-        return self._billing_decline(invoice_ids, amount, access_token, params)
+        return self._finnsys_decline(invoice_ids, amount, access_token, params)

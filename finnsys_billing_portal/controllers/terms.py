@@ -16,6 +16,6 @@ class BillingTermsController(TermsController):
     @http.route()
     def terms_conditions(self, **kwargs):
         company = request.env.company
-        if company._billing_invoice_terms_published():
+        if company._finnsys_invoice_terms_published():
             return super().terms_conditions(**kwargs)
         return request.render("finnsys_billing_portal.billing_terms_page", {"company": company})

@@ -12,14 +12,14 @@ class BillingTopupPortal(BillingPortal):
     """Top-up of a prepaid balance: the amount and terms step, then Odoo's payment form; the
     payment becomes credit on the balance."""
 
-    def _billing_prepaid_customer(self):
-        customer = self._billing_customer()
+    def _finnsys_prepaid_customer(self):
+        customer = self._finnsys_customer()
         if not customer or customer.billing_mode != "prepaid":
             raise NotFound()
         return customer
 
     @staticmethod
-    def _billing_parse_topup(raw, company):
+    def _finnsys_parse_topup(raw, company):
         """The top-up ``raw`` as a float within the company's portal range.
 
         :raise UserError: with a sentence the customer can act on
@@ -44,7 +44,7 @@ class BillingTopupPortal(BillingPortal):
     )
     def portal_billing_topup(self, amount=None, terms=None, **kw):
         """Step 1 chooses the amount and ticks the terms; step 2 shows Odoo's payment form."""
-        customer = self._billing_prepaid_customer()
+        customer = self._finnsys_prepaid_customer()
         company = request.env.company
         values = {
             "page_name": "billing_topup",
@@ -55,7 +55,7 @@ class BillingTopupPortal(BillingPortal):
         if request.httprequest.method == "GET":
             return request.render("finnsys_billing_portal.portal_topup", values)
         try:
-            values["amount"] = self._billing_parse_topup(amount, company)
+            values["amount"] = self._finnsys_parse_topup(amount, company)
             if not terms:
                 raise UserError(request.env._("Please accept the terms and conditions to pay."))
         except UserError as error:
@@ -72,7 +72,7 @@ class BillingTopupPortal(BillingPortal):
                 "transaction_route": "/my/topup/transaction",
             },
         )
-        form_values["tokens_sudo"] |= self._billing_customer_tokens(form_values, customer)
+        form_values["tokens_sudo"] |= self._finnsys_customer_tokens(form_values, customer)
         form_values.update(
             amount=values["amount"],
             access_token=topup_token(request.env, customer, values["amount"]),
@@ -83,15 +83,15 @@ class BillingTopupPortal(BillingPortal):
     @http.route("/my/topup/transaction", type="jsonrpc", auth="user")
     def portal_billing_topup_transaction(self, access_token=None, **kwargs):
         """Create the transaction of a top-up; its payment becomes credit on the balance."""
-        with self._billing_json_refusals():
-            customer = self._billing_prepaid_customer()
-            self._billing_check_csrf(kwargs)
+        with self._finnsys_json_refusals():
+            customer = self._finnsys_prepaid_customer()
+            self._finnsys_check_csrf(kwargs)
             company = request.env.company
-            amount = self._billing_parse_topup(kwargs.get("amount"), company)
+            amount = self._finnsys_parse_topup(kwargs.get("amount"), company)
             intent = PaymentIntent(request.env, customer, company, company.currency_id, amount)
             intent.check_terms(access_token)
             intent.choose_method(kwargs)
-            tx = self._billing_create_transaction(
+            tx = self._finnsys_create_transaction(
                 intent, request.env.user.partner_id, f"TOPUP-{customer.id}", kwargs
             )
             return tx._get_processing_values()

@@ -6,13 +6,13 @@ class ContractContract(models.Model):
     _inherit = "contract.contract"
 
     def action_subscription_activate(self):
-        newcomers = self._billing_portal_first_subscribers()
+        newcomers = self._finnsys_portal_first_subscribers()
         result = super().action_subscription_activate()
         if newcomers:
-            newcomers.sudo()._billing_portal_grant()
+            newcomers.sudo()._finnsys_portal_grant()
         return result
 
-    def _billing_portal_first_subscribers(self):
+    def _finnsys_portal_first_subscribers(self):
         """Customers for whom one of these subscriptions is the first to start, in companies
         that invite billing contacts automatically."""
         subscriptions = self.filtered(

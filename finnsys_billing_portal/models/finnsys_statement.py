@@ -6,10 +6,10 @@ class FinnsysStatement(models.AbstractModel):
     _inherit = "finnsys.statement"
 
     @api.model
-    def _statement_surcharge_kinds(self, move_ids):
+    def _surcharge_kinds(self, move_ids):
         """The card surcharges this addon books (the consent's surcharge invoice) and their
         refunds (credit notes of a credited invoice's share), in one query."""
-        kinds = super()._statement_surcharge_kinds(move_ids)
+        kinds = super()._surcharge_kinds(move_ids)
         if not move_ids:
             return kinds
         self.env.cr.execute(

@@ -61,7 +61,7 @@ class ResCompany(models.Model):
         "The smallest portal top-up must be positive and not above the largest.",
     )
 
-    def _billing_invoice_terms_published(self):
+    def _finnsys_invoice_terms_published(self):
         """Whether Odoo's own /terms page shows this company's invoice terms."""
         self.ensure_one()
         published = self.env["ir.config_parameter"].sudo().get_param("account.use_invoice_terms")

@@ -49,7 +49,7 @@ class ResPartner(models.Model):
             users = (partner | partner.child_ids).user_ids
             partner.billing_portal_access = any(user._is_portal() for user in users)
 
-    def _billing_portal_contacts(self):
+    def _finnsys_portal_contacts(self):
         """Who gets portal access for these partners.
 
         A contact stands for itself; a customer company for its invoicing contacts, or its
@@ -66,7 +66,7 @@ class ResPartner(models.Model):
             contacts |= invoicing or others or partner
         return contacts
 
-    def _billing_portal_wizard_lines(self, partners):
+    def _finnsys_portal_wizard_lines(self, partners):
         """Lines of Odoo's portal wizard for ``partners``, run as superuser.
 
         Billing users may manage portal access without the right to edit contacts (which
@@ -80,13 +80,13 @@ class ResPartner(models.Model):
         )
         return wizard.user_ids
 
-    def _billing_portal_grant(self):
+    def _finnsys_portal_grant(self):
         """Grant portal access to the billing contacts who have none; return their lines.
 
         Contacts without a valid e-mail, or whose e-mail is another user's login, are left
         out: the wizard refuses them.
         """
-        lines = self._billing_portal_wizard_lines(self._billing_portal_contacts())
+        lines = self._finnsys_portal_wizard_lines(self._finnsys_portal_contacts())
         granted = lines.filtered(
             lambda line: line.email_state == "ok" and not (line.is_portal or line.is_internal)
         )
@@ -94,14 +94,14 @@ class ResPartner(models.Model):
             line.action_grant_access()
         return granted
 
-    def _billing_portal_members(self):
-        return self._billing_portal_wizard_lines(
+    def _finnsys_portal_members(self):
+        return self._finnsys_portal_wizard_lines(
             (self | self.child_ids).filtered(lambda p: p.user_ids)
         ).filtered("is_portal")
 
     def action_billing_portal_invite(self):
         """Invite the billing contacts through Odoo's portal wizard (e-mail with accept link)."""
-        granted = self._billing_portal_grant()
+        granted = self._finnsys_portal_grant()
         if granted:
             message = self.env._(
                 "Invitation sent to %(contacts)s.",
@@ -112,29 +112,29 @@ class ResPartner(models.Model):
                 "Nobody to invite: the contacts already have access, or have no valid e-mail, "
                 "or their e-mail is another user's login."
             )
-        return self._billing_portal_notify(message, "success" if granted else "warning")
+        return self._finnsys_portal_notify(message, "success" if granted else "warning")
 
     def action_billing_portal_resend(self):
         """Send the invitation again to contacts who have portal access."""
-        members = self._billing_portal_members()
+        members = self._finnsys_portal_members()
         for line in members:
             line.action_invite_again()
-        return self._billing_portal_notify(
+        return self._finnsys_portal_notify(
             self.env._("Invitation sent again to %(count)s contact(s).", count=len(members)),
             "success",
         )
 
     def action_billing_portal_revoke(self):
         """Remove portal access (Odoo archives the portal user and cancels its token)."""
-        members = self._billing_portal_members()
+        members = self._finnsys_portal_members()
         for line in members:
             line.action_revoke_access()
-        return self._billing_portal_notify(
+        return self._finnsys_portal_notify(
             self.env._("Portal access revoked for %(count)s contact(s).", count=len(members)),
             "success",
         )
 
-    def _billing_portal_notify(self, message, kind):
+    def _finnsys_portal_notify(self, message, kind):
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
@@ -152,10 +152,10 @@ class ResPartner(models.Model):
         itself could otherwise move to an excluded one. Billing users change it."""
         return super()._can_edit_country() and not (
             self == self.commercial_partner_id
-            and self.sudo()._billing_portal_has_posted_invoice(self.env["account.move"])
+            and self.sudo()._finnsys_portal_has_posted_invoice(self.env["account.move"])
         )
 
-    def _billing_portal_has_posted_invoice(self, excluded_moves):
+    def _finnsys_portal_has_posted_invoice(self, excluded_moves):
         domain = Domain.AND(
             [
                 Domain("commercial_partner_id", "=", self.commercial_partner_id.id),
@@ -173,11 +173,11 @@ class ResPartner(models.Model):
     def _commercial_fields(self):
         return super()._commercial_fields() + ["billing_info_verified"]
 
-    def _billing_info_locked_fields(self):
+    def _finnsys_info_locked_fields(self):
         self.ensure_one()
         return BILLING_INFO_VERIFIED_FIELDS if self.billing_info_verified else ()
 
-    def _billing_info_update(self, form, author):
+    def _finnsys_info_update(self, form, author):
         """Write the invoicing data a portal contact (``author``) entered for this company.
 
         ``self`` is the commercial entity, ``form`` the submitted strings by field name
@@ -185,9 +185,9 @@ class ResPartner(models.Model):
         kept; a ValidationError lists what to fix. The change is logged in the chatter.
         """
         self.ensure_one()
-        values = self._billing_info_clean(form)
-        changes = {n: v for n, v in values.items() if v != self._billing_info_value(n)}
-        errors = self._billing_info_errors(changes)
+        values = self._finnsys_info_clean(form)
+        changes = {n: v for n, v in values.items() if v != self._finnsys_info_value(n)}
+        errors = self._finnsys_info_errors(changes)
         if errors:
             raise ValidationError("\n".join(errors))
         if not changes:
@@ -197,15 +197,15 @@ class ResPartner(models.Model):
             self.write(changes)
             # base_vat, when installed, checks and formats the number for the country.
             self._check_vat()
-        self._billing_info_log(before, author)
+        self._finnsys_info_log(before, author)
 
-    def _billing_info_value(self, name):
+    def _finnsys_info_value(self, name):
         return self[name].id if self._fields[name].relational else self[name]
 
-    def _billing_info_label(self, name):
+    def _finnsys_info_label(self, name):
         return self._fields[name].get_description(self.env)["string"]
 
-    def _billing_info_clean(self, form):
+    def _finnsys_info_clean(self, form):
         values = {}
         for name in BILLING_INFO_FIELDS:
             if name not in form:
@@ -220,25 +220,25 @@ class ResPartner(models.Model):
                 values[name] = text or False
         return values
 
-    def _billing_info_errors(self, changes):
+    def _finnsys_info_errors(self, changes):
         """What is wrong with ``changes`` (cleaned values that differ), as sentences."""
-        final = {n: changes.get(n, self._billing_info_value(n)) for n in BILLING_INFO_FIELDS}
+        final = {n: changes.get(n, self._finnsys_info_value(n)) for n in BILLING_INFO_FIELDS}
         country = self.env["res.country"].browse(final["country_id"] or None)
         state = self.env["res.country.state"].browse(final["state_id"] or None)
         required = ["name", "email", "street", "city", "country_id"]
         required += ["zip"] if country.zip_required else []
         required += ["state_id"] if country.state_required else []
         errors = [
-            self.env._("%(field)s is required.", field=self._billing_info_label(name))
+            self.env._("%(field)s is required.", field=self._finnsys_info_label(name))
             for name in required
             if not final[name]
         ]
         errors += [
             self.env._(
                 "%(field)s was verified by our billing team: contact us to change it.",
-                field=self._billing_info_label(name),
+                field=self._finnsys_info_label(name),
             )
-            for name in self._billing_info_locked_fields()
+            for name in self._finnsys_info_locked_fields()
             if name in changes
         ]
         if final["email"] and not email_normalize(final["email"]):
@@ -258,7 +258,7 @@ class ResPartner(models.Model):
             )
         return errors
 
-    def _billing_info_log(self, before, author):
+    def _finnsys_info_log(self, before, author):
         lines = Markup("").join(
             Markup("<li>%s: %s &#8594; %s</li>")
             % (

@@ -673,11 +673,11 @@ class TestLedgerInvariants(TopupCommon):
         portal_env = self.env(user=self.portal_users[index])
         with MockRequest(portal_env):
             portal = BillingPortal()
-            dashboard = portal._billing_dashboard_values(partner.with_env(portal_env).sudo())
-            tabs = portal._billing_invoices_values(1, None, "all", "")
+            dashboard = portal._finnsys_dashboard_values(partner.with_env(portal_env).sudo())
+            tabs = portal._finnsys_invoices_values(1, None, "all", "")
             listed = {}
             Move = portal_env["account.move"].sudo()
-            for tab, domain in portal._billing_tab_domains().items():
+            for tab, domain in portal._finnsys_tab_domains().items():
                 moves = Move.search(domain)
                 amounts = moves.mapped("amount_residual_signed")
                 if tab == "all":
