@@ -1,17 +1,28 @@
 import logging
 from collections import Counter
-
-from psycopg2.errors import SerializationFailure, UniqueViolation
+from functools import partial
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.fields import Command
 from odoo.tools import SQL
 
+from ..concurrency import insert_select_once, retry_batch
+
 _logger = logging.getLogger(__name__)
 
 BATCH_CUSTOMERS = 100
-MAX_RETRIES = 3
+LOG_COLUMNS = (
+    "partner_id",
+    "company_id",
+    "date_from",
+    "date_to",
+    "state",
+    "create_uid",
+    "create_date",
+    "write_uid",
+    "write_date",
+)
 
 
 class FinnsysStatementLog(models.Model):
@@ -53,25 +64,19 @@ class FinnsysStatementLog(models.Model):
         """
         date_from, date_to = self.env["finnsys.statement"]._default_period()
         companies = self.env["res.company"].sudo().search([("billing_statement_email", "=", True)])
-        counts, retries = Counter(), 0
+        counts = Counter()
         Cron = self.env["ir.cron"]
         for company in companies:
             self = self.with_company(company)  # noqa: PLW0642 - the company of this batch
             while True:
-                try:
-                    logs = self._claim(company, date_from, date_to, batch_size)
-                    if not logs:
-                        break
-                    counts.update(self._send(logs))
-                except (SerializationFailure, UniqueViolation):
-                    # Another run claimed some of these customers after this snapshot; a
-                    # fresh one sees them and claims the others.
-                    self.env.cr.rollback()
-                    retries += 1
-                    if retries > MAX_RETRIES:
-                        raise
-                    continue
-                retries = 0
+                # Another run may claim some of these customers after this snapshot: the
+                # batch is then run again on a fresh one, which sees them.
+                logs, sent = retry_batch(
+                    self.env, partial(self._claim_and_send, company, date_from, date_to, batch_size)
+                )
+                if not logs:
+                    break
+                counts.update(sent)
                 remaining = self._count_remaining(company, date_from, date_to)
                 if not Cron._finnsys_commit_batch(len(logs), remaining=remaining):
                     _logger.info("Statements: %s, time is up", dict(counts))
@@ -112,31 +117,31 @@ class FinnsysStatementLog(models.Model):
         """Insert the log rows of the next ``limit`` customers (one query); a row another
         run inserted first is left to it."""
         self.env.flush_all()
-        self.env.cr.execute(
-            SQL(
-                """
-                INSERT INTO finnsys_statement_log
-                       (partner_id, company_id, date_from, date_to, state,
-                        create_uid, create_date, write_uid, write_date)
-                SELECT due.customer_id, %(company)s, %(date_from)s, %(date_to)s, 'sent',
-                       %(uid)s, NOW() AT TIME ZONE 'UTC', %(uid)s, NOW() AT TIME ZONE 'UTC'
-                  FROM (%(due)s) due
-                 ORDER BY due.customer_id
-                 LIMIT %(limit)s
-                ON CONFLICT DO NOTHING
-                RETURNING id
-                """,
-                company=company.id,
-                date_from=date_from,
-                date_to=date_to,
-                uid=self.env.uid,
-                due=self._due_sql(company, date_from, date_to),
-                limit=limit,
-            ),
-            # A conflict with another run is retried by the caller, not an error to log.
-            log_exceptions=False,
+        select = SQL(
+            """
+            SELECT due.customer_id, %(company)s, %(date_from)s, %(date_to)s, 'sent',
+                   %(uid)s, NOW() AT TIME ZONE 'UTC', %(uid)s, NOW() AT TIME ZONE 'UTC'
+              FROM (%(due)s) due
+             ORDER BY due.customer_id
+             LIMIT %(limit)s
+            """,
+            company=company.id,
+            date_from=date_from,
+            date_to=date_to,
+            uid=self.env.uid,
+            due=self._due_sql(company, date_from, date_to),
+            limit=limit,
         )
-        return self.browse(sorted(row[0] for row in self.env.cr.fetchall()))
+        ids = insert_select_once(
+            self.env, "finnsys_statement_log", LOG_COLUMNS, select, raise_unseen=True
+        )
+        return self.browse(sorted(ids))
+
+    @api.model
+    def _claim_and_send(self, company, date_from, date_to, limit):
+        """One batch: claim the next customers' log rows, then send their statements."""
+        logs = self._claim(company, date_from, date_to, limit)
+        return logs, (self._send(logs) if logs else {})
 
     @api.model
     def _count_remaining(self, company, date_from, date_to):
