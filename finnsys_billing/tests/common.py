@@ -2,6 +2,7 @@ import time
 import uuid
 
 from odoo import SUPERUSER_ID, Command, api, fields
+from odoo.fields import Domain
 from odoo.modules.registry import Registry
 from odoo.tests import new_test_user
 from odoo.tests.common import BaseCase, get_db_name
@@ -50,6 +51,40 @@ class BillingCommon(AccountTestInvoicingCommon):
             company_ids=[(6, 0, cls.env.company.ids)],
             company_id=cls.env.company.id,
         )
+
+    @classmethod
+    def _demo_provider(cls, company=None):
+        """The demo payment provider of ``company`` (default: the current one), in test mode."""
+        company = company or cls.env.company
+        provider = (
+            cls.env["payment.provider"]
+            .sudo()
+            .search(Domain("code", "=", "demo") & Domain("company_id", "=", company.id), limit=1)
+        )
+        provider = provider or cls.env.ref("payment.payment_provider_demo").sudo().copy(
+            {"company_id": company.id}
+        )
+        provider.state = "test"
+        return provider
+
+    @classmethod
+    def _saved_demo_card(cls, partner, ref):
+        """Odoo's demo provider, in test mode in this company, and a card of ``partner``
+        saved with it that the demo accepts: (provider, card method, token)."""
+        provider = cls.env.ref("payment.payment_provider_demo").sudo()
+        provider.write({"state": "test", "company_id": cls.env.company.id})
+        card = cls.env.ref("payment.payment_method_card")
+        token = cls.env["payment.token"].create(
+            {
+                "provider_id": provider.id,
+                "payment_method_id": card.id,
+                "partner_id": partner.id,
+                "payment_details": "4242",
+                "provider_ref": ref,
+                "demo_simulated_state": "done",
+            }
+        )
+        return provider, card, token
 
     @classmethod
     def _customer(cls, name, mode, limit=0.0, **values):

@@ -38,19 +38,7 @@ class SurchargeCommon(SurchargeRuleMixin, BillingCommon):
         cls.customer = cls._customer(
             "Surcharged Co", "postpaid", country_id=cls.env.ref("base.be").id
         )
-        cls.provider = cls.env.ref("payment.payment_provider_demo").sudo()
-        cls.provider.write({"state": "test", "company_id": cls.company.id})
-        cls.card = cls.env.ref("payment.payment_method_card")
-        cls.token = cls.env["payment.token"].create(
-            {
-                "provider_id": cls.provider.id,
-                "payment_method_id": cls.card.id,
-                "partner_id": cls.customer.id,
-                "payment_details": "4242",
-                "provider_ref": "surcharge-4242",
-                "demo_simulated_state": "done",
-            }
-        )
+        cls.provider, cls.card, cls.token = cls._saved_demo_card(cls.customer, "surcharge-4242")
 
     def _pay_by_card(self, invoices, amount, rule=None):
         """Charge ``amount`` of ``invoices`` to the saved card with the surcharge of ``rule``

@@ -51,19 +51,7 @@ class TestPaymentReceipt(BillingCommon, HttpCase):
             }
         )
         cls.customer = cls._customer("Receipt Buyer Ltd", "prepaid")
-        cls.provider = cls.env.ref("payment.payment_provider_demo").sudo()
-        cls.provider.write({"state": "test", "company_id": cls.env.company.id})
-        cls.card = cls.env.ref("payment.payment_method_card")
-        cls.token = cls.env["payment.token"].create(
-            {
-                "provider_id": cls.provider.id,
-                "payment_method_id": cls.card.id,
-                "partner_id": cls.customer.id,
-                "payment_details": "4242",
-                "provider_ref": "receipt-4242",
-                "demo_simulated_state": "done",
-            }
-        )
+        cls.provider, cls.card, cls.token = cls._saved_demo_card(cls.customer, "receipt-4242")
 
     def _pdf(self, payment):
         return pdf_text(receipt_pdf(self.env, payment))

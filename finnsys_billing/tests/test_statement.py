@@ -46,20 +46,6 @@ class StatementCommon(BillingCommon):
         )
         cls.other = cls._customer("Other Ledger Co", "postpaid", email="other@ledger.example")
 
-    @classmethod
-    def _demo_provider(cls):
-        company = cls.env.company
-        provider = (
-            cls.env["payment.provider"]
-            .sudo()
-            .search(Domain("code", "=", "demo") & Domain("company_id", "=", company.id), limit=1)
-        )
-        provider = provider or cls.env.ref("payment.payment_provider_demo").sudo().copy(
-            {"company_id": company.id}
-        )
-        provider.state = "test"
-        return provider
-
     def _topup(self, partner, amount, day):
         """A card top-up as the portal makes it: a transaction without invoices, paid."""
         with freeze_time(day):

@@ -29,19 +29,6 @@ class TopupCommon(BillingCommon):
         )
 
     @classmethod
-    def _demo_provider(cls, company):
-        provider = (
-            cls.env["payment.provider"]
-            .sudo()
-            .search(Domain("code", "=", "demo") & Domain("company_id", "=", company.id), limit=1)
-        )
-        provider = provider or cls.env.ref("payment.payment_provider_demo").sudo().copy(
-            {"company_id": company.id}
-        )
-        provider.state = "test"
-        return provider
-
-    @classmethod
     def _demo_token(cls, partner, simulated_state):
         return (
             cls.env["payment.token"]
