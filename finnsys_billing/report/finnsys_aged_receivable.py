@@ -89,8 +89,8 @@ class FinnsysAgedReceivable(models.Model):
         for the screens: the same query builder as the printouts, so the same figures. Read
         per bucket (:meth:`_bucket_rows_sql`) when :meth:`_read_group` asks for it."""
         options = self._aging_options(self.env.context.get("finnsys_aging"), check=False)
-        if self.env.context.get("finnsys_aging_per_bucket"):
-            return self._bucket_rows_sql(options)
+        if per_bucket := self.env.context.get("finnsys_aging_per_bucket"):
+            return self._bucket_rows_sql(options, set(per_bucket))
         return SQL(
             """
             SELECT items.id,
@@ -137,36 +137,49 @@ class FinnsysAgedReceivable(models.Model):
         )
 
     @api.model
-    def _bucket_rows_sql(self, options):
-        """The items of :attr:`_table_query` summed per customer contact, company, currency
-        and bucket, as the printout sums them (:meth:`_aging_sql`): a hash of a few rows per
-        customer instead of grouping sets over every open item and their customers, for the
-        groupings that see no item field (:meth:`_per_bucket`). ``id`` is the group's
-        first item, ``item_count`` its number of items."""
+    def _bucket_rows_sql(self, options, fields):
+        """The items of :attr:`_table_query` summed per customer contact, company, company
+        currency and bucket, as the printout sums them (:meth:`_aging_sql`): a hash of a few
+        rows per customer instead of grouping sets over every open item and their customers,
+        for the groupings that see no item field (:meth:`_per_bucket`).
+
+        Only what ``fields`` (the names the read groups, filters or measures) need is
+        computed: the invoice currency and the days overdue only when asked, the other
+        columns are NULL. The bucket is grouped on as its index and named after grouping.
+        ``id`` is NULL: these rows are never read as records, only summed."""
+        with_currency = bool({"currency_id", "residual_currency"} & fields)
+        currency = SQL("items.currency_id") if with_currency else SQL("NULL::integer")
         return SQL(
             """
             WITH grouped AS (
                 SELECT items.partner_id, items.company_id, items.company_currency_id,
-                       items.currency_id, %(bucket)s AS bucket, MIN(items.id) AS id,
-                       MAX(%(date)s::date - items.age_from) AS days_overdue,
+                       %(currency)s AS currency_id, %(bucket)s AS bucket,
+                       %(days)s AS days_overdue,
                        SUM(items.residual) AS residual,
-                       SUM(items.residual_currency) AS residual_currency,
+                       %(residual_currency)s AS residual_currency,
                        COUNT(*) AS item_count
                   FROM (%(items)s) items
                  GROUP BY 1, 2, 3, 4, 5
             )
-            SELECT grouped.id, NULL::integer AS move_line_id, NULL::integer AS move_id,
-                   customer.id AS partner_id, grouped.company_id, grouped.company_currency_id,
-                   grouped.currency_id, customer.billing_mode, customer.user_id,
-                   NULL::date AS date, NULL::date AS invoice_date, NULL::date AS date_maturity,
-                   grouped.days_overdue, grouped.residual, grouped.residual_currency,
-                   grouped.bucket, NULL::float AS share, grouped.item_count,
-                   NULL::integer AS total_count
+            SELECT NULL::integer AS id, NULL::integer AS move_line_id,
+                   NULL::integer AS move_id, customer.id AS partner_id, grouped.company_id,
+                   grouped.company_currency_id, grouped.currency_id, customer.billing_mode,
+                   customer.user_id, NULL::date AS date, NULL::date AS invoice_date,
+                   NULL::date AS date_maturity, grouped.days_overdue, grouped.residual,
+                   grouped.residual_currency, %(key)s AS bucket, NULL::float AS share,
+                   grouped.item_count, NULL::integer AS total_count
               FROM grouped %(customer)s
             """,
-            date=options["date_at"],
-            bucket=self._bucket_sql(options, SQL("items.residual"), SQL("items.age_from")),
+            currency=currency,
+            bucket=self._bucket_index_sql(options, SQL("items.residual"), SQL("items.age_from")),
+            days=SQL("MAX(%s::date - items.age_from)", options["date_at"])
+            if "days_overdue" in fields
+            else SQL("NULL::integer"),
+            residual_currency=SQL("SUM(items.residual_currency)")
+            if "residual_currency" in fields
+            else SQL("NULL::numeric"),
             items=self._open_items_sql(options),
+            key=self._bucket_key_sql(options, SQL("grouped.bucket")),
             customer=self._customer_join_sql(options, SQL("grouped")),
         )
 
@@ -177,18 +190,22 @@ class FinnsysAgedReceivable(models.Model):
         item's amount has the sign of its bucket: credit < 0, aged > 0)."""
         if self.env.context.get("finnsys_aging_per_bucket"):
             return self
+        conditions = list(Domain(domain).iter_conditions())
         exact = all(
             condition.field_expr.split(".")[0] in PER_BUCKET_FIELDS
             or (condition.field_expr == "residual" and condition.value == 0)
-            for condition in Domain(domain).iter_conditions()
+            for condition in conditions
         ) and all(
             spec.split(":")[0] in PER_BUCKET_FIELDS and ":" not in spec
             for groupby in groupings
             for spec in groupby
         )
-        if exact and set(aggregates) <= PER_BUCKET_AGGREGATES:
-            return self.with_context(finnsys_aging_per_bucket=True)
-        return self
+        if not exact or not set(aggregates) <= PER_BUCKET_AGGREGATES:
+            return self
+        fields = {condition.field_expr.split(".")[0] for condition in conditions}
+        fields.update(spec.split(".")[0] for groupby in groupings for spec in groupby)
+        fields.update(spec.split(":")[0] for spec in aggregates)
+        return self.with_context(finnsys_aging_per_bucket=tuple(sorted(fields)))
 
     @api.model
     def _read_group(
@@ -279,6 +296,47 @@ class FinnsysAgedReceivable(models.Model):
                 if total
             )
         return tuple(row)
+
+    @api.model
+    def _web_read_group_format(self, groupby, aggregates, groups):
+        """The groups as the web client wants them, as core formats them, without formatting
+        one value twice: the pivot's thousands of cells (customer x bucket) name a few
+        thousand customers and a few buckets. Each group's domain is the ``AND`` of one
+        condition per grouped field, written out as core's ``Domain.AND`` writes it; groupings
+        of any other kind (a date granularity, a related path) are left to core."""
+        if (
+            not groups
+            or any(":" in spec or "." in spec for spec in groupby)
+            or self._web_read_group_field_expand(groupby)
+        ):
+            return super()._web_read_group_format(groupby, aggregates, groups)
+        columns = list(zip(*groups, strict=True))
+        formatted = []
+        for spec, values in zip(groupby, columns, strict=False):
+            formatter, cache = self._web_read_group_groupby_formatter(spec, values), {}
+            for value in values:
+                if value not in cache:
+                    label, domain = formatter(value)
+                    if len(domain) != 1:
+                        return super()._web_read_group_format(groupby, aggregates, groups)
+                    cache[value] = (label, domain[0])
+            formatted.append([cache[value] for value in values])
+        conjunction = ["&"] * (len(groupby) - 1)
+        result = []
+        for index in range(len(groups)):
+            group = {
+                spec: column[index][0] for spec, column in zip(groupby, formatted, strict=True)
+            }
+            group["__extra_domain"] = (
+                [*conjunction, *(column[index][1] for column in formatted)]
+                if groupby
+                else [(1, "=", 1)]
+            )
+            result.append(group)
+        for aggregate_spec, values in zip(aggregates, columns[len(groupby) :], strict=True):
+            for group, value in zip(result, values, strict=True):
+                group[aggregate_spec] = value
+        return result
 
     def _fetch_query(self, query, fields):
         with self._query_settings():

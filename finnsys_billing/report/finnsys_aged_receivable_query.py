@@ -133,15 +133,30 @@ class FinnsysAgedReceivableQuery(models.AbstractModel):
         return conditions
 
     @api.model
-    def _bucket_sql(self, options, residual, age_from):
-        """The bucket key of an item as one ``CASE``, for the screens. Credit first: a
-        negative residual is unapplied credit whatever its age; the items left are owed (an
-        open item has no zero residual), so the age alone gives their bucket."""
+    def _bucket_index_sql(self, options, residual, age_from):
+        """The bucket of an item as one ``CASE``: its position (from 1) in
+        :meth:`_bucket_labels`, an integer the screens group on faster than on a key. Credit
+        first: a negative residual is unapplied credit whatever its age; the items left are
+        owed (an open item has no zero residual), so the age alone gives their bucket."""
+        keys = [key for key, _label in self._bucket_labels(options)]
         whens = SQL(" ").join(
-            SQL("WHEN %s THEN %s", age, key)
+            SQL("WHEN %s THEN %s", age, keys.index(key) + 1)
             for key, age in self._bucket_ages(options, age_from).items()
         )
-        return SQL('(CASE WHEN %s < 0 THEN %s %s END) COLLATE "C"', residual, CREDIT_BUCKET, whens)
+        return SQL(
+            "(CASE WHEN %s < 0 THEN %s %s END)", residual, keys.index(CREDIT_BUCKET) + 1, whens
+        )
+
+    @api.model
+    def _bucket_key_sql(self, options, index):
+        """The bucket key (``b0``, ..., ``credit``) of a :meth:`_bucket_index_sql` ``index``."""
+        keys = [key for key, _label in self._bucket_labels(options)]
+        return SQL('((%s::varchar[])[%s]) COLLATE "C"', keys, index)
+
+    @api.model
+    def _bucket_sql(self, options, residual, age_from):
+        """The bucket key of an item (:meth:`_bucket_index_sql`, then :meth:`_bucket_key_sql`)."""
+        return self._bucket_key_sql(options, self._bucket_index_sql(options, residual, age_from))
 
     # -- SQL ---------------------------------------------------------------------------------
 
@@ -212,7 +227,27 @@ class FinnsysAgedReceivableQuery(models.AbstractModel):
             later=self._later_partials_sql(options),
             columns=columns,
             lines=lines,
+            to_flush=self._open_items_fields(),
         )
+
+    @api.model
+    def _open_items_fields(self):
+        """The stored fields :meth:`_open_items_sql` and the customer filters read: flushed
+        before any query built on them runs (``SQL.to_flush``), so a screen opened in the
+        transaction that booked an entry shows it."""
+        read = {
+            "account.move.line": [
+                "account_id", "company_id", "parent_state", "date", "reconciled", "partner_id",
+                "amount_residual", "amount_residual_currency", "move_id", "currency_id",
+                "company_currency_id", "invoice_date", "date_maturity",
+            ],
+            "account.partial.reconcile": [
+                "debit_move_id", "credit_move_id", "amount", "debit_amount_currency",
+                "credit_amount_currency", "company_id", "max_date",
+            ],
+            "res.partner": ["commercial_partner_id", "billing_mode", "user_id", "complete_name"],
+        }  # fmt: skip
+        return [self.env[model]._fields[name] for model, names in read.items() for name in names]
 
     @api.model
     def _lines_sql(self, options):

@@ -3,7 +3,7 @@ import io
 import openpyxl
 from freezegun import freeze_time
 
-from odoo import fields
+from odoo import Command, fields
 from odoo.tests import HttpCase, tagged
 
 from .common import BillingCommon
@@ -140,6 +140,48 @@ class TestAgedReceivableReports(BillingCommon):
         self.assertEqual(aging.web_search_read(every_item, spec, limit=2)["length"], 5)
         last = aging.web_search_read([], spec, offset=4, limit=2, count_limit=10001)
         self.assertEqual((last["length"], len(last["records"])), (5, 1))
+
+    def test_screen_groups_are_formatted_as_core_formats_them(self):
+        """The pivot's groups (names, domains the web client opens a cell with, measures) are
+        those core's formatting gives, with a journal item of no partner among them, booked
+        in the same transaction as the screen is read."""
+        self._invoice(self._customer("Second Co", "postpaid"), 70, date="2026-04-03")
+        no_partner = self.env["account.move"].create(
+            {
+                "move_type": "entry",
+                "date": "2026-04-10",
+                "line_ids": [
+                    Command.create(
+                        {
+                            "account_id": self.company_data["default_account_receivable"].id,
+                            "debit": 40.0,
+                            "name": "no partner",
+                        }
+                    ),
+                    Command.create(
+                        {
+                            "account_id": self.company_data["default_account_revenue"].id,
+                            "credit": 40.0,
+                            "name": "no partner",
+                        }
+                    ),
+                ],
+            }
+        )
+        no_partner.action_post()
+        aging = self._screen()
+        measures = ("residual:sum", "company_currency_id:array_agg_distinct", "__count")
+        core_format = super(type(aging), aging)._web_read_group_format
+        for groupby in (("partner_id", "bucket"), ("bucket",), ("partner_id",), ()):
+            groups = aging._read_group([], groupby, measures)
+            formatted = aging._web_read_group_format(groupby, measures, groups)
+            self.assertEqual(formatted, core_format(groupby, measures, groups))
+            self.assertEqual(len(formatted), len(groups))
+        cells = aging.formatted_read_group([], ["partner_id", "bucket"], ["residual:sum"])
+        self.assertIn(
+            (False, ["&", ("partner_id", "=", False), ("bucket", "=", "b1")], 40.0),
+            [(c["partner_id"], c["__extra_domain"], c["residual:sum"]) for c in cells],
+        )
 
     def test_html_prints_totals_and_options(self):
         html = (
