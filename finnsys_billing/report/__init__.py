@@ -1,5 +1,6 @@
 from . import finnsys_aged_receivable_query
 from . import finnsys_aged_receivable_printout
+from . import finnsys_aged_receivable_groups
 from . import finnsys_aged_receivable
 from . import finnsys_aged_receivable_pdf
 from . import finnsys_aged_receivable_xlsx

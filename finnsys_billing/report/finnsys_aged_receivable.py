@@ -5,29 +5,6 @@ from odoo.tools import SQL
 from ..const import BILLING_MODES
 from .finnsys_aged_receivable_query import AS_OF_MODES  # noqa: F401 - the statement's import
 
-# What a row per customer contact, company, currency and bucket holds whole.
-PER_BUCKET_FIELDS = {
-    "partner_id",
-    "company_id",
-    "company_currency_id",
-    "currency_id",
-    "billing_mode",
-    "user_id",
-    "bucket",
-}
-PER_BUCKET_AGGREGATES = {
-    "__count",
-    "item_count:sum",
-    "residual:sum",
-    "residual:sum_currency",
-    "residual_currency:sum",
-    "residual_currency:sum_currency",
-    "company_currency_id:array_agg_distinct",
-    "currency_id:array_agg_distinct",
-    "share:sum",
-    "days_overdue:max",
-}
-
 
 class FinnsysAgedReceivable(models.Model):
     """The receivable items open at an as-of date, one row per journal item, with its bucket.
@@ -38,7 +15,7 @@ class FinnsysAgedReceivable(models.Model):
     """
 
     _name = "finnsys.aged.receivable"
-    _inherit = ["finnsys.aged.receivable.printout"]
+    _inherit = ["finnsys.aged.receivable.printout", "finnsys.aged.receivable.groups"]
     _description = "Aged receivable item"
     _auto = False
     _rec_name = "move_id"
@@ -87,7 +64,8 @@ class FinnsysAgedReceivable(models.Model):
     def _table_query(self):
         """The open items of :meth:`_open_items_sql` with their customer, bucket and share,
         for the screens: the same query builder as the printouts, so the same figures. Read
-        per bucket (:meth:`_bucket_rows_sql`) when :meth:`_read_group` asks for it."""
+        per bucket (:meth:`_bucket_rows_sql`) when a grouped read asks for it
+        (``finnsys.aged.receivable.groups``)."""
         options = self._aging_options(self.env.context.get("finnsys_aging"), check=False)
         if per_bucket := self.env.context.get("finnsys_aging_per_bucket"):
             return self._bucket_rows_sql(options, set(per_bucket))
@@ -182,161 +160,6 @@ class FinnsysAgedReceivable(models.Model):
             key=self._bucket_key_sql(options, SQL("grouped.bucket")),
             customer=self._customer_join_sql(options, SQL("grouped")),
         )
-
-    @api.model
-    def _per_bucket(self, domain, groupings, aggregates):
-        """This model read per bucket (:meth:`_bucket_rows_sql`) if the result is the same:
-        groups, filters and measures on fields that one bucket row holds whole (an open
-        item's amount has the sign of its bucket: credit < 0, aged > 0)."""
-        if self.env.context.get("finnsys_aging_per_bucket"):
-            return self
-        conditions = list(Domain(domain).iter_conditions())
-        exact = all(
-            condition.field_expr.split(".")[0] in PER_BUCKET_FIELDS
-            or (condition.field_expr == "residual" and condition.value == 0)
-            for condition in conditions
-        ) and all(
-            spec.split(":")[0] in PER_BUCKET_FIELDS and ":" not in spec
-            for groupby in groupings
-            for spec in groupby
-        )
-        if not exact or not set(aggregates) <= PER_BUCKET_AGGREGATES:
-            return self
-        fields = {condition.field_expr.split(".")[0] for condition in conditions}
-        fields.update(spec.split(".")[0] for groupby in groupings for spec in groupby)
-        fields.update(spec.split(":")[0] for spec in aggregates)
-        return self.with_context(finnsys_aging_per_bucket=tuple(sorted(fields)))
-
-    @api.model
-    def _read_group(
-        self, domain, groupby=(), aggregates=(), having=(), offset=0, limit=None, order=None
-    ):
-        per_bucket = self._per_bucket(domain, [groupby], aggregates)
-        if per_bucket is not self:
-            return per_bucket._read_group(domain, groupby, aggregates, having, offset, limit, order)
-        with self._query_settings():
-            rows = super()._read_group(domain, groupby, aggregates, having, offset, limit, order)
-            shares = self._share_columns(aggregates)
-            if not shares or not rows:
-                return rows
-            if having or offset or limit:  # some groups only: the gross needs all of them
-                gross = self._gross_owed(
-                    super()._read_group(domain, (), [aggregates[shares[0]]]), 0
-                )
-            else:
-                gross = self._gross_owed(rows, len(groupby) + shares[0])
-        return [self._owed_to_shares(row, len(groupby), shares, gross) for row in rows]
-
-    @api.model
-    def _read_grouping_sets(self, domain, grouping_sets, aggregates=(), order=None):
-        per_bucket = self._per_bucket(domain, grouping_sets, aggregates)
-        if per_bucket is not self:
-            return per_bucket._read_grouping_sets(domain, grouping_sets, aggregates, order)
-        with self._query_settings():
-            results = super()._read_grouping_sets(domain, grouping_sets, aggregates, order)
-        shares = self._share_columns(aggregates)
-        if not shares or not results[0]:
-            return results
-        # Every grouping set covers all the items shown: the first one gives the gross.
-        gross = self._gross_owed(results[0], len(grouping_sets[0]) + shares[0])
-        return [
-            [self._owed_to_shares(row, len(groupby), shares, gross) for row in rows]
-            for groupby, rows in zip(grouping_sets, results, strict=True)
-        ]
-
-    @api.model
-    def _read_group_select(self, aggregate_spec, query):
-        """A group's *share* is computed from its amounts owed per company currency, summed
-        here in the same query as the other measures (no second pass over the items, no
-        window), and turned into percent of the gross owed by :meth:`_owed_to_shares`."""
-        if aggregate_spec == "__count":  # items, also when read per bucket
-            return SQL("SUM(%s)", self._field_to_sql(self._table, "item_count", query))
-        if aggregate_spec.split(":")[0] != "share":
-            return super()._read_group_select(aggregate_spec, query)
-        residual = self._field_to_sql(self._table, "residual", query)
-        currency = self._field_to_sql(self._table, "company_currency_id", query)
-        return SQL(
-            "ARRAY[%s]",
-            SQL(", ").join(
-                SQL(
-                    "COALESCE(SUM(%s) FILTER (WHERE %s > 0 AND %s = %s), 0)",
-                    residual,
-                    residual,
-                    currency,
-                    currency_id,
-                )
-                for currency_id in self._share_currencies()
-            ),
-        )
-
-    @api.model
-    def _share_currencies(self):
-        options = self._aging_options(self.env.context.get("finnsys_aging"), check=False)
-        return self.env["res.company"].browse(options["company_ids"]).currency_id.sorted("id").ids
-
-    @api.model
-    def _share_columns(self, aggregates):
-        return [index for index, spec in enumerate(aggregates) if spec.split(":")[0] == "share"]
-
-    @api.model
-    def _gross_owed(self, rows, column):
-        """Per company currency, the amounts owed summed over ``rows``, groups that together
-        hold every item shown."""
-        return [sum(map(float, owed)) for owed in zip(*(row[column] for row in rows), strict=True)]
-
-    @api.model
-    def _owed_to_shares(self, row, start, shares, gross):
-        """``row`` with each share column, amounts owed per currency, as the percent of the
-        gross owed: the groups of one grouping make 100 % per currency."""
-        row = list(row)
-        for index in shares:
-            row[start + index] = sum(
-                float(owed) * 100.0 / total
-                for owed, total in zip(row[start + index], gross, strict=True)
-                if total
-            )
-        return tuple(row)
-
-    @api.model
-    def _web_read_group_format(self, groupby, aggregates, groups):
-        """The groups as the web client wants them, as core formats them, without formatting
-        one value twice: the pivot's thousands of cells (customer x bucket) name a few
-        thousand customers and a few buckets. Each group's domain is the ``AND`` of one
-        condition per grouped field, written out as core's ``Domain.AND`` writes it; groupings
-        of any other kind (a date granularity, a related path) are left to core."""
-        if (
-            not groups
-            or any(":" in spec or "." in spec for spec in groupby)
-            or self._web_read_group_field_expand(groupby)
-        ):
-            return super()._web_read_group_format(groupby, aggregates, groups)
-        columns = list(zip(*groups, strict=True))
-        formatted = []
-        for spec, values in zip(groupby, columns, strict=False):
-            formatter, cache = self._web_read_group_groupby_formatter(spec, values), {}
-            for value in values:
-                if value not in cache:
-                    label, domain = formatter(value)
-                    if len(domain) != 1:
-                        return super()._web_read_group_format(groupby, aggregates, groups)
-                    cache[value] = (label, domain[0])
-            formatted.append([cache[value] for value in values])
-        conjunction = ["&"] * (len(groupby) - 1)
-        result = []
-        for index in range(len(groups)):
-            group = {
-                spec: column[index][0] for spec, column in zip(groupby, formatted, strict=True)
-            }
-            group["__extra_domain"] = (
-                [*conjunction, *(column[index][1] for column in formatted)]
-                if groupby
-                else [(1, "=", 1)]
-            )
-            result.append(group)
-        for aggregate_spec, values in zip(aggregates, columns[len(groupby) :], strict=True):
-            for group, value in zip(result, values, strict=True):
-                group[aggregate_spec] = value
-        return result
 
     def _fetch_query(self, query, fields):
         with self._query_settings():
