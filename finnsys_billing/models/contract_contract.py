@@ -237,32 +237,16 @@ class ContractContract(models.Model):
 
     def _recurring_create_invoice(self, date_ref=False):
         """Contracts are invoiced as the OCA's; each active subscription on its own, for its
-        next period at that period's date: locked, the period claimed once, the invoice
-        posted, then sent or charged. A refused posting rolls back that subscription alone
-        and pauses it."""
+        next period at that period's date: locked (waiting for another process invoicing
+        it), then invoiced by ``_finnsys_invoice_locked``."""
         subscriptions = self.filtered("contract_template_id")
         others = self - subscriptions
         moves = self.env["account.move"]
         if others:
             moves = super(ContractContract, others)._recurring_create_invoice(date_ref)
-        Period = self.env["finnsys.subscription.period"]
         for subscription in subscriptions:
             subscription._finnsys_lock_for_invoicing(nowait=False)
-            if subscription.subscription_state != "active":
-                continue
-            try:
-                with self.env.cr.savepoint():
-                    period = Period._claim_next(subscription)
-                    if not period:
-                        continue
-                    invoice = super(ContractContract, subscription)._recurring_create_invoice()
-                    period.sudo().move_id = invoice[:1]
-                    invoice.action_post()
-            except (UserError, RedirectWarning) as error:
-                self.env["finnsys.subscription.dunning"]._posting_refused(subscription, error)
-                continue
-            self.env["finnsys.subscription.dunning"]._collect(subscription, invoice)
-            moves |= invoice
+            moves |= subscription._finnsys_invoice_locked()
         return moves
 
     def _finnsys_invoice_next_period(self, nowait=False, due_by=None):
@@ -279,10 +263,40 @@ class ContractContract(models.Model):
         self._finnsys_lock_for_invoicing(nowait)
         if due_by and not (self.recurring_next_date and self.recurring_next_date <= due_by):
             return self.env["account.move"]
-        return self._recurring_create_invoice()
+        return self._finnsys_invoice_locked()
+
+    def _finnsys_invoice_locked(self):
+        """Invoice the next period of this subscription, whose row this transaction has just
+        locked and read again (``_finnsys_lock_for_invoicing``): the lock is taken once per
+        invoicing, by the caller, which decides whether to wait for it.
+
+        Only an active subscription is invoiced; its period is claimed once, the invoice
+        posted, then sent or charged. A refused posting rolls back this subscription alone
+        and pauses it.
+
+        :return: the posted invoice, or an empty recordset
+        """
+        self.ensure_one()
+        moves = self.env["account.move"]
+        if self.subscription_state != "active":
+            return moves
+        try:
+            with self.env.cr.savepoint():
+                period = self.env["finnsys.subscription.period"]._claim_next(self)
+                if not period:
+                    return moves
+                invoice = super()._recurring_create_invoice()
+                period.sudo().move_id = invoice[:1]
+                invoice.action_post()
+        except (UserError, RedirectWarning) as error:
+            self.env["finnsys.subscription.dunning"]._posting_refused(self, error)
+            return moves
+        self.env["finnsys.subscription.dunning"]._collect(self, invoice)
+        return invoice
 
     def _finnsys_lock_for_invoicing(self, nowait):
-        """Lock the subscription's row: the first lock every invoicing of it takes.
+        """Lock the subscription's row: the first lock every invoicing of it takes, once
+        (the cron's ``_finnsys_invoice_next_period`` or a click's ``_recurring_create_invoice``).
 
         The period claim, the customer's credit check and the journal's invoice number come
         after it, in that order, on every path, so two processes never wait on each other in

@@ -1,8 +1,13 @@
+import threading
+from contextlib import contextmanager
+from datetime import date
+
 from freezegun import freeze_time
 
 from odoo import Command
 from odoo.exceptions import ValidationError
 from odoo.tests import tagged
+from odoo.tools import SQL
 
 from .common import BillingCommon
 
@@ -288,6 +293,71 @@ class TestSubscriptionPayment(SubscriptionCommon):
         subscription.action_subscription_resume()
         invoice = subscription.recurring_create_invoice()
         self.assertEqual(invoice.plan_id, self.monthly)
+
+
+@tagged("post_install", "-at_install")
+class TestSubscriptionLocking(SubscriptionCommon):
+    """Each invoicing of a subscription locks its row once and reads it again once."""
+
+    @contextmanager
+    def _subscription_locks(self):
+        """Collect the statements this thread sends that lock subscription rows."""
+        statements = []
+
+        def hook(cr, query, params, start, delay):
+            text = query.decode() if isinstance(query, bytes) else str(query)
+            if '"contract_contract"' in text and "FOR NO KEY UPDATE" in text:
+                statements.append(text)
+
+        thread = threading.current_thread()
+        hooks = getattr(thread, "query_hooks", ())
+        thread.query_hooks = (*hooks, hook)
+        try:
+            yield statements
+        finally:
+            thread.query_hooks = hooks
+
+    def test_cron_locks_each_due_subscription_once(self):
+        customer = self._customer("Lock Once Co", "postpaid")
+        subscriptions = self._subscribe(customer, self.monthly, "2026-04-01") | self._subscribe(
+            customer, self.monthly, "2026-04-01"
+        )
+        with self._subscription_locks() as locks:
+            self._run_cron("2026-04-01")
+        self.assertEqual(len(self._invoices(subscriptions[0])), 1)
+        self.assertEqual(len(self._invoices(subscriptions[1])), 1)
+        self.assertEqual(len(locks), 2, "one row lock per subscription invoiced")
+        self.assertTrue(all(lock.endswith("NOWAIT") for lock in locks))
+
+    def test_create_invoice_click_locks_once_and_waits(self):
+        customer = self._customer("Lock Click Co", "postpaid")
+        subscription = self._subscribe(customer, self.monthly, "2026-04-01")
+        with self._subscription_locks() as locks:
+            invoice = subscription.recurring_create_invoice()
+        self.assertEqual(invoice.state, "posted")
+        self.assertEqual(len(locks), 1)
+        self.assertFalse(locks[0].endswith("NOWAIT"))
+
+    def test_subscription_paused_since_it_was_read_is_not_invoiced(self):
+        customer = self._customer("Lock Paused Co", "postpaid")
+        subscription = self._subscribe(customer, self.monthly, "2026-04-01")
+        self.assertEqual(subscription.subscription_state, "active")
+        self.env.flush_all()
+        # Paused by another process: this one's cache still says active.
+        self.env.cr.execute(
+            SQL(
+                "UPDATE contract_contract SET subscription_state = 'paused' WHERE id = %s",
+                subscription.id,
+            )
+        )
+        with freeze_time("2026-04-01"):
+            invoice = subscription._finnsys_invoice_next_period(
+                nowait=True, due_by=date(2026, 4, 1)
+            )
+        self.assertFalse(invoice)
+        self.assertFalse(self._invoices(subscription))
+        self.assertFalse(subscription.subscription_period_ids)
+        self.assertEqual(subscription.subscription_state, "paused")
 
 
 @tagged("post_install", "-at_install")

@@ -44,6 +44,26 @@ class TestSubscriptionConcurrency(CommittedCompanyCase):
         )
 
     @mute_logger("odoo.sql_db")
+    def test_cron_skips_a_subscription_another_process_holds(self):
+        with self.registry.cursor() as cr_check:
+            before = self._count(self._env(cr_check))
+        with self.registry.cursor() as cr_hold, self.registry.cursor() as cr_cron:
+            env_hold, env_cron = self._env(cr_hold), self._env(cr_cron)
+            env_hold["contract.contract"].browse(self.subscription_id)._finnsys_lock_for_invoicing(
+                nowait=False
+            )
+            subscription = env_cron["contract.contract"].browse(self.subscription_id)
+            invoices, busy = env_cron["finnsys.subscription.period"]._invoice_each(
+                subscription, date(2026, 12, 31)
+            )
+            cr_cron.rollback()
+            cr_hold.rollback()
+        self.assertFalse(invoices)
+        self.assertEqual(busy.ids, [self.subscription_id], "left for the next try")
+        with self.registry.cursor() as cr_check:
+            self.assertEqual(self._count(self._env(cr_check)), before)
+
+    @mute_logger("odoo.sql_db")
     def test_two_runs_at_once_then_a_rerun_make_one_invoice(self):
         outcome = {}
 
