@@ -88,7 +88,7 @@ class FinnsysAgedReceivableGroups(models.AbstractModel):
                 )
             else:
                 gross = self._gross_owed(rows, len(groupby) + shares[0])
-        return [self._owed_to_shares(row, len(groupby), shares, gross) for row in rows]
+        return self._owed_to_shares(rows, len(groupby), shares, gross)
 
     @api.model
     def _read_grouping_sets(self, domain, grouping_sets, aggregates=(), order=None):
@@ -103,17 +103,24 @@ class FinnsysAgedReceivableGroups(models.AbstractModel):
         # Every grouping set covers all the items shown: the first one gives the gross.
         gross = self._gross_owed(results[0], len(grouping_sets[0]) + shares[0])
         return [
-            [self._owed_to_shares(row, len(groupby), shares, gross) for row in rows]
+            self._owed_to_shares(rows, len(groupby), shares, gross)
             for groupby, rows in zip(grouping_sets, results, strict=True)
         ]
 
     @api.model
     def _read_group_select(self, aggregate_spec, query):
-        """A group's *share* is computed from its amounts owed per company currency, summed
-        here in the same query as the other measures (no second pass over the items, no
-        window), and turned into percent of the gross owed by :meth:`_owed_to_shares`."""
+        """A group's item count, its company currencies and its *share*. The share is
+        computed from its amounts owed per company currency, summed here in the same query as
+        the other measures (no second pass over the items, no window), and turned into
+        percent of the gross owed by :meth:`_owed_to_shares`."""
         if aggregate_spec == "__count":  # items, also when read per bucket
             return SQL("SUM(%s)", self._field_to_sql(self._table, "item_count", query))
+        if aggregate_spec == "company_currency_id:array_agg_distinct":
+            # What the web client asks to show a monetary measure. With one company currency
+            # every group has just it: no sort of each group's currencies.
+            currencies = self._share_currencies()
+            if len(currencies) == 1:
+                return SQL("ARRAY[%s]", currencies[0])
         if aggregate_spec.split(":")[0] != "share":
             return super()._read_group_select(aggregate_spec, query)
         residual = self._field_to_sql(self._table, "residual", query)
@@ -148,17 +155,25 @@ class FinnsysAgedReceivableGroups(models.AbstractModel):
         return [sum(map(float, owed)) for owed in zip(*(row[column] for row in rows), strict=True)]
 
     @api.model
-    def _owed_to_shares(self, row, start, shares, gross):
-        """``row`` with each share column, amounts owed per currency, as the percent of the
+    def _owed_to_shares(self, rows, start, shares, gross):
+        """``rows`` with each share column, amounts owed per currency, as the percent of the
         gross owed: the groups of one grouping make 100 % per currency."""
-        row = list(row)
-        for index in shares:
-            row[start + index] = sum(
-                float(owed) * 100.0 / total
-                for owed, total in zip(row[start + index], gross, strict=True)
-                if total
-            )
-        return tuple(row)
+        factors = [100.0 / total if total else 0.0 for total in gross]
+        single = len(factors) == 1
+        result = []
+        for row in rows:
+            row = list(row)
+            for column in (start + index for index in shares):
+                owed = row[column]
+                row[column] = (
+                    float(owed[0]) * factors[0]
+                    if single
+                    else sum(
+                        float(amount) * factor for amount, factor in zip(owed, factors, strict=True)
+                    )
+                )
+            result.append(tuple(row))
+        return result
 
     @api.model
     def _web_read_group_format(self, groupby, aggregates, groups):
@@ -186,22 +201,22 @@ class FinnsysAgedReceivableGroups(models.AbstractModel):
                     cache[key] = (label, domain[0])
                 column.append(cache[key])
             formatted.append(column)
-        conjunction = ["&"] * (len(groupby) - 1)
-        result = []
-        for index in range(len(groups)):
-            group = {
-                spec: column[index][0] for spec, column in zip(groupby, formatted, strict=True)
-            }
-            group["__extra_domain"] = (
-                [*conjunction, *(column[index][1] for column in formatted)]
-                if groupby
-                else [(1, "=", 1)]
-            )
-            result.append(group)
-        for aggregate_spec, values in zip(aggregates, columns[len(groupby) :], strict=True):
-            for group, value in zip(result, values, strict=True):
-                group[aggregate_spec] = value
-        return result
+        if not groupby:
+            domains = [[(1, "=", 1)] for _group in groups]
+        elif len(groupby) == 1:
+            domains = [[domain] for _label, domain in formatted[0]]
+        else:
+            conjunction = ["&"] * (len(groupby) - 1)
+            domains = [
+                [*conjunction, *(domain for _label, domain in cells)]
+                for cells in zip(*formatted, strict=True)
+            ]
+        labels = [[label for label, _domain in column] for column in formatted]
+        keys = (*groupby, "__extra_domain", *aggregates)
+        return [
+            dict(zip(keys, values, strict=True))
+            for values in zip(*labels, domains, *columns[len(groupby) :], strict=True)
+        ]
 
     @api.model
     def _group_formatter(self, spec, values):

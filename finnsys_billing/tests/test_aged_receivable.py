@@ -196,6 +196,43 @@ class TestAgedReceivable(AgingCase):
         rows = self._rows("2026-03-31", in_currency=True)
         self.assertEqual(rows[(customer.id, self.env.company.id)]["currency"], self.eur)
 
+    def test_screens_of_two_company_currencies_keep_each_currency_apart(self):
+        """With companies in two currencies, each pivot group lists its company currencies
+        and the shares make 100 % per currency, the owed of each currency its own gross."""
+        euro_company = self.setup_other_company(name="Euro Co", currency_id=self.eur.id)
+        self._invoice(self.customer, 300, date="2026-03-30")
+        self._invoice(self.customer, 100, date="2026-01-10")
+        self.init_invoice(
+            "out_invoice",
+            partner=self.customer,
+            invoice_date=fields.Date.to_date("2026-03-30"),
+            amounts=[50.0],
+            taxes=[],
+            company=euro_company["company"],
+            post=True,
+        )
+        companies = self.env.company | euro_company["company"]
+        aging = self.env["finnsys.aged.receivable"].with_context(
+            allowed_company_ids=companies.ids,
+            finnsys_aging={"date_at": "2026-03-31", "company_ids": companies.ids},
+        )
+        measures = ["company_currency_id:array_agg_distinct", "share:sum", "residual:sum"]
+        by_bucket, (total,) = aging.formatted_read_grouping_sets([], [["bucket"], []], measures)
+        self.assertEqual(
+            sorted(total["company_currency_id:array_agg_distinct"]),
+            sorted(companies.currency_id.ids),
+        )
+        self.assertAlmostEqual(total["share:sum"], 200.0)  # 100 % of each currency
+        self.assertEqual(
+            {g["bucket"]: round(g["share:sum"], 2) for g in by_bucket},
+            # 300 and 100 of 400 dollars; all the euros, not due yet (the company's terms)
+            {"b0": 100.0, "b1": 75.0, "b3": 25.0},
+        )
+        (euro_row,) = aging.formatted_read_group(
+            [("company_id", "=", euro_company["company"].id)], [], measures
+        )
+        self.assertEqual(euro_row["company_currency_id:array_agg_distinct"], self.eur.ids)
+
     def test_two_companies_and_company_the_user_may_not_see(self):
         self._invoice(self.customer, 1000, date="2026-01-10")
         self.init_invoice(
