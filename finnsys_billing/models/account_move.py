@@ -64,15 +64,17 @@ class AccountMove(models.Model):
     def _post(self, soft=True):
         invoices = self.filtered(lambda m: m.move_type == "out_invoice" and m.state == "draft")
         # A surcharge document is settled by the payment it was charged with: it never adds
-        # to the customer's exposure and never consumes older credit.
-        surcharges = invoices._finnsys_surcharge_documents()
-        if invoices and not self.env.context.get(CREDIT_OVERRIDE_KEY):
+        # to the customer's exposure and never consumes older credit. It is looked up only
+        # when that matters: a credit check here, else credit to apply (``_finnsys_apply_credit``).
+        surcharges = None
+        if invoices._finnsys_credit_checked() and not self.env.context.get(CREDIT_OVERRIDE_KEY):
+            surcharges = invoices._finnsys_surcharge_documents()
             (invoices - surcharges)._finnsys_check_credit_limit()
         posted = super()._post(soft=soft)
         self.env["res.partner"]._finnsys_invalidate_figures()
         posted_invoices = posted.filtered(lambda m: m.move_type == "out_invoice")
         posted_invoices._finnsys_record_billing_mode()
-        (posted_invoices - surcharges)._finnsys_apply_credit()
+        posted_invoices._finnsys_apply_credit(surcharges)
         posted_invoices._finnsys_queue_topups()
         posted._finnsys_settle_surcharges_first()
         posted._finnsys_refund_surcharges()
@@ -217,10 +219,8 @@ class AccountMove(models.Model):
         two invoices posted at the same moment cannot both pass.
         """
         by_key = defaultdict(lambda: self.browse())
-        for move in self:
-            company = move.company_id
-            if company.account_use_credit_limit and company.billing_credit_policy == "block":
-                by_key[move.commercial_partner_id, company] |= move
+        for move in self._finnsys_credit_checked():
+            by_key[move.commercial_partner_id, move.company_id] |= move
         if not by_key:
             return
         partners = self.env["res.partner"].union(*(partner for partner, _company in by_key))
@@ -235,6 +235,15 @@ class AccountMove(models.Model):
             excess = company.currency_id.round(exposure + amount - row["credit_limit"])
             if company.currency_id.compare_amounts(excess, 0) > 0:
                 moves._finnsys_raise_over_limit(partner, row, amount, excess)
+
+    def _finnsys_credit_checked(self):
+        """These moves, of companies that refuse a posting over the credit limit."""
+        return self.filtered(
+            lambda m: (
+                m.company_id.account_use_credit_limit
+                and m.company_id.billing_credit_policy == "block"
+            )
+        )
 
     def _finnsys_raise_over_limit(self, partner, row, amount, excess):
         company = self.company_id[:1]
@@ -286,11 +295,13 @@ class AccountMove(models.Model):
                 self.env.ref("finnsys_billing.ir_cron_billing_topup").sudo()._trigger()
                 return
 
-    def _finnsys_apply_credit(self):
+    def _finnsys_apply_credit(self, surcharges=None):
         """Apply the customer's unapplied credits to freshly posted invoices, oldest first.
 
         This is how prepaid credit is consumed, and how credit left over from a prepaid period
-        pays a postpaid customer's next invoices.
+        pays a postpaid customer's next invoices. A surcharge document never consumes older
+        credit: ``surcharges`` are the surcharge documents among these when known, else they
+        are looked up once, when there is credit to apply.
         """
         for invoice in self.sorted(lambda m: (m.invoice_date or m.date, m.id)):
             receivable_lines = invoice.line_ids.filtered(
@@ -303,6 +314,10 @@ class AccountMove(models.Model):
             credits = invoice.commercial_partner_id._finnsys_credit_lines(
                 invoice.company_id, receivable_lines.account_id
             )
+            if credits and surcharges is None:
+                surcharges = self._finnsys_surcharge_documents()
+            if credits and invoice in surcharges:
+                continue
             for credit in credits:
                 if invoice.currency_id.is_zero(invoice.amount_residual):
                     break

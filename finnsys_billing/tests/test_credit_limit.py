@@ -1,5 +1,9 @@
+from unittest.mock import patch
+
 from odoo.exceptions import AccessError, RedirectWarning, UserError
+from odoo.sql_db import Cursor
 from odoo.tests import Form, tagged
+from odoo.tools import SQL
 
 from .common import BillingCommon
 
@@ -60,6 +64,25 @@ class TestCreditLimit(BillingCommon):
         self.env.company.account_use_credit_limit = False
         customer = self._customer("Free Co", "postpaid", limit=100)
         self.assertEqual(self._invoice(customer, 150).state, "posted")
+
+    def test_posting_without_credit_check_looks_up_no_surcharge_consent(self):
+        """Without a credit check and without credit to apply, whether an invoice is a
+        card surcharge changes nothing: posting it does not look for a surcharge consent."""
+        self.env.company.account_use_credit_limit = False
+        customer = self._customer("Quick Co", "postpaid", limit=100)
+        invoice = self._invoice(customer, 150, post=False)
+        queries = []
+        execute = Cursor.execute
+
+        def spy(cursor, query, params=None, log_exceptions=True):
+            queries.append(query.code if isinstance(query, SQL) else query)
+            return execute(cursor, query, params, log_exceptions)
+
+        with patch.object(Cursor, "execute", spy):
+            invoice.action_post()
+        self.assertEqual(invoice.state, "posted")
+        lookups = [query for query in queries if '"finnsys_surcharge_consent"' in query]
+        self.assertEqual(len(lookups), 0, "\n\n".join(lookups))
 
     def test_manager_override_posts_and_is_logged(self):
         customer = self._customer("Override Co", "postpaid", limit=100)

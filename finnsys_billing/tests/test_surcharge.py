@@ -75,6 +75,17 @@ class TestSurcharge(SurchargeCommon):
         credit_lines = surcharge_move.line_ids.matched_credit_ids.credit_move_id
         self.assertEqual(credit_lines.move_id, tx.payment_id.move_id)
 
+    def test_surcharge_takes_no_older_credit_without_credit_limits(self):
+        """Credit limits off: the older credit still goes to the invoices, not to the
+        surcharge the card paid."""
+        self.company.account_use_credit_limit = False
+        self._receive(self.customer, 30.0)
+        tx = self._pay_by_card(self.invoice, 40.0, self.rule)
+        surcharge_move = tx.finnsys_surcharge_consent_id.surcharge_move_id
+        self.assertEqual(surcharge_move.amount_residual, 0.0)
+        credit_lines = surcharge_move.line_ids.matched_credit_ids.credit_move_id
+        self.assertEqual(credit_lines.move_id, tx.payment_id.move_id)
+
     def test_booking_twice_books_one_surcharge(self):
         tx = self._pay_by_card(self.invoice, 40.0, self.rule)
         surcharge_move = tx.finnsys_surcharge_consent_id.surcharge_move_id
