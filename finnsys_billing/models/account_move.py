@@ -1,8 +1,8 @@
 import logging
 from collections import defaultdict
 
-from odoo import fields, models
-from odoo.exceptions import RedirectWarning, UserError
+from odoo import api, fields, models
+from odoo.exceptions import AccessError, RedirectWarning, UserError
 from odoo.fields import Domain
 from odoo.tools import SQL, format_amount
 
@@ -56,25 +56,49 @@ class AccountMove(models.Model):
         "credit note.",
     )
 
+    # Set only by the surcharge booking (finnsys.surcharge.consent._book_surcharge, as sudo):
+    # the mark skips the credit check, so no user may set it (``_finnsys_check_marks``).
+    finnsys_surcharge_document = fields.Boolean(
+        string="Card Surcharge Document",
+        readonly=True,
+        copy=False,
+        help="The invoice of a card surcharge the customer accepted, settled by the payment it "
+        "was charged with: never checked against the credit limit, never paid with older credit.",
+    )
+
     _finnsys_surcharge_refund_once = models.Constraint(
         "UNIQUE(finnsys_surcharge_credit_note_id, reversed_entry_id)",
         "A credit note refunds the surcharge of a payment only once.",
     )
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            self._finnsys_check_marks(vals)
+        return super().create(vals_list)
+
+    def write(self, vals):
+        self._finnsys_check_marks(vals)
+        return super().write(vals)
+
+    def _finnsys_check_marks(self, vals):
+        if "finnsys_surcharge_document" in vals and not self.env.su:
+            raise AccessError(
+                self.env._("Only the booking of a card surcharge marks its surcharge invoice.")
+            )
+
     def _post(self, soft=True):
         invoices = self.filtered(lambda m: m.move_type == "out_invoice" and m.state == "draft")
         # A surcharge document is settled by the payment it was charged with: it never adds
-        # to the customer's exposure and never consumes older credit. It is looked up only
-        # when that matters: a credit check here, else credit to apply (``_finnsys_apply_credit``).
-        surcharges = None
-        if invoices._finnsys_credit_checked() and not self.env.context.get(CREDIT_OVERRIDE_KEY):
-            surcharges = invoices._finnsys_surcharge_documents()
+        # to the customer's exposure and never consumes older credit.
+        surcharges = invoices.filtered("finnsys_surcharge_document")
+        if invoices and not self.env.context.get(CREDIT_OVERRIDE_KEY):
             (invoices - surcharges)._finnsys_check_credit_limit()
         posted = super()._post(soft=soft)
         self.env["res.partner"]._finnsys_invalidate_figures()
         posted_invoices = posted.filtered(lambda m: m.move_type == "out_invoice")
         posted_invoices._finnsys_record_billing_mode()
-        posted_invoices._finnsys_apply_credit(surcharges)
+        (posted_invoices - surcharges)._finnsys_apply_credit()
         posted_invoices._finnsys_queue_topups()
         posted._finnsys_settle_surcharges_first()
         posted._finnsys_refund_surcharges()
@@ -89,17 +113,6 @@ class AccountMove(models.Model):
         return self.with_context(**{CREDIT_OVERRIDE_KEY: True}).action_post()
 
     # --- card surcharges ------------------------------------------------------------------
-
-    def _finnsys_surcharge_documents(self):
-        """The moves among these that are the surcharge document of a consent."""
-        if not self:
-            return self
-        consents = (
-            self.env["finnsys.surcharge.consent"]
-            .sudo()
-            .search(Domain("surcharge_move_id", "in", self.ids))
-        )
-        return self & consents.surcharge_move_id.with_env(self.env)
 
     def _finnsys_settle_surcharges_first(self):
         """Let the entry of a surcharged card payment pay its surcharge document first.
@@ -219,8 +232,10 @@ class AccountMove(models.Model):
         two invoices posted at the same moment cannot both pass.
         """
         by_key = defaultdict(lambda: self.browse())
-        for move in self._finnsys_credit_checked():
-            by_key[move.commercial_partner_id, move.company_id] |= move
+        for move in self:
+            company = move.company_id
+            if company.account_use_credit_limit and company.billing_credit_policy == "block":
+                by_key[move.commercial_partner_id, company] |= move
         if not by_key:
             return
         partners = self.env["res.partner"].union(*(partner for partner, _company in by_key))
@@ -235,15 +250,6 @@ class AccountMove(models.Model):
             excess = company.currency_id.round(exposure + amount - row["credit_limit"])
             if company.currency_id.compare_amounts(excess, 0) > 0:
                 moves._finnsys_raise_over_limit(partner, row, amount, excess)
-
-    def _finnsys_credit_checked(self):
-        """These moves, of companies that refuse a posting over the credit limit."""
-        return self.filtered(
-            lambda m: (
-                m.company_id.account_use_credit_limit
-                and m.company_id.billing_credit_policy == "block"
-            )
-        )
 
     def _finnsys_raise_over_limit(self, partner, row, amount, excess):
         company = self.company_id[:1]
@@ -295,13 +301,11 @@ class AccountMove(models.Model):
                 self.env.ref("finnsys_billing.ir_cron_billing_topup").sudo()._trigger()
                 return
 
-    def _finnsys_apply_credit(self, surcharges=None):
+    def _finnsys_apply_credit(self):
         """Apply the customer's unapplied credits to freshly posted invoices, oldest first.
 
         This is how prepaid credit is consumed, and how credit left over from a prepaid period
-        pays a postpaid customer's next invoices. A surcharge document never consumes older
-        credit: ``surcharges`` are the surcharge documents among these when known, else they
-        are looked up once, when there is credit to apply.
+        pays a postpaid customer's next invoices.
         """
         for invoice in self.sorted(lambda m: (m.invoice_date or m.date, m.id)):
             receivable_lines = invoice.line_ids.filtered(
@@ -314,10 +318,6 @@ class AccountMove(models.Model):
             credits = invoice.commercial_partner_id._finnsys_credit_lines(
                 invoice.company_id, receivable_lines.account_id
             )
-            if credits and surcharges is None:
-                surcharges = self._finnsys_surcharge_documents()
-            if credits and invoice in surcharges:
-                continue
             for credit in credits:
                 if invoice.currency_id.is_zero(invoice.amount_residual):
                     break

@@ -1,11 +1,8 @@
-from unittest.mock import patch
-
 from odoo.exceptions import AccessError, RedirectWarning, UserError
-from odoo.sql_db import Cursor
 from odoo.tests import Form, tagged
-from odoo.tools import SQL
 
 from .common import BillingCommon
+from .query_spy import recorded_queries
 
 
 @tagged("post_install", "-at_install")
@@ -65,24 +62,30 @@ class TestCreditLimit(BillingCommon):
         customer = self._customer("Free Co", "postpaid", limit=100)
         self.assertEqual(self._invoice(customer, 150).state, "posted")
 
-    def test_posting_without_credit_check_looks_up_no_surcharge_consent(self):
-        """Without a credit check and without credit to apply, whether an invoice is a
-        card surcharge changes nothing: posting it does not look for a surcharge consent."""
-        self.env.company.account_use_credit_limit = False
-        customer = self._customer("Quick Co", "postpaid", limit=100)
+    def test_posting_looks_up_no_surcharge_consent(self):
+        """Posting knows a card surcharge document by its mark, with the credit check off
+        or on: it does not look for a surcharge consent."""
+        for use_limit in (False, True):
+            self.env.company.account_use_credit_limit = use_limit
+            customer = self._customer(f"Quick Co {use_limit}", "postpaid", limit=1000)
+            invoice = self._invoice(customer, 150, post=False)
+            with recorded_queries() as queries:
+                invoice.action_post()
+            lookups = [query for query in queries if '"finnsys_surcharge_consent"' in query]
+            self.assertEqual(invoice.state, "posted")
+            self.assertEqual(len(lookups), 0, "\n\n".join(lookups))
+
+    def test_no_user_marks_an_invoice_as_surcharge_to_pass_the_limit(self):
+        """A card surcharge document skips the credit check: only the surcharge booking may
+        mark one, not a billing user or manager (by RPC or otherwise)."""
+        customer = self._customer("Sly Co", "postpaid", limit=100)
         invoice = self._invoice(customer, 150, post=False)
-        queries = []
-        execute = Cursor.execute
-
-        def spy(cursor, query, params=None, log_exceptions=True):
-            queries.append(query.code if isinstance(query, SQL) else query)
-            return execute(cursor, query, params, log_exceptions)
-
-        with patch.object(Cursor, "execute", spy):
-            invoice.action_post()
-        self.assertEqual(invoice.state, "posted")
-        lookups = [query for query in queries if '"finnsys_surcharge_consent"' in query]
-        self.assertEqual(len(lookups), 0, "\n\n".join(lookups))
+        for user in (self.billing_user, self.billing_manager):
+            with self.assertRaises(AccessError):
+                invoice.with_user(user).write({"finnsys_surcharge_document": True})
+        with self.assertRaises(UserError):
+            invoice.with_user(self.billing_user).action_post()
+        self.assertEqual(invoice.state, "draft")
 
     def test_manager_override_posts_and_is_logged(self):
         customer = self._customer("Override Co", "postpaid", limit=100)
