@@ -1,11 +1,9 @@
 import re
-from unittest.mock import patch
 
 from odoo import fields
-from odoo.sql_db import Cursor
 from odoo.tests import new_test_user, tagged
-from odoo.tools import SQL
 
+from odoo.addons.finnsys_billing.tests.query_spy import recorded_queries
 from odoo.addons.finnsys_billing_portal.controllers.portal import BillingPortal
 
 from .portal_common import BillingPortalCommon
@@ -124,14 +122,7 @@ class TestPortalInvoices(BillingPortalCommon):
 
     def _running_lookups(self, url):
         """The page at ``url`` and the searches of invoices with a payment under way it ran."""
-        queries = []
-        execute = Cursor.execute
-
-        def spy(cursor, query, params=None, log_exceptions=True):
-            queries.append(query.code if isinstance(query, SQL) else query)
-            return execute(cursor, query, params, log_exceptions)
-
-        with patch.object(Cursor, "execute", spy):
+        with recorded_queries() as queries:
             response = self.url_open(url)
         self.assertEqual(response.status_code, 200)
         running = [
