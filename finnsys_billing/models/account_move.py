@@ -1,8 +1,8 @@
 import logging
 from collections import defaultdict
 
-from odoo import fields, models
-from odoo.exceptions import RedirectWarning, UserError
+from odoo import api, fields, models
+from odoo.exceptions import AccessError, RedirectWarning, UserError
 from odoo.fields import Domain
 from odoo.tools import SQL, format_amount
 
@@ -56,16 +56,42 @@ class AccountMove(models.Model):
         "credit note.",
     )
 
+    # Set only by the surcharge booking (finnsys.surcharge.consent._book_surcharge, as sudo):
+    # the mark skips the credit check, so no user may set it (``_finnsys_check_marks``).
+    finnsys_surcharge_document = fields.Boolean(
+        string="Card Surcharge Document",
+        readonly=True,
+        copy=False,
+        help="The invoice of a card surcharge the customer accepted, settled by the payment it "
+        "was charged with: never checked against the credit limit, never paid with older credit.",
+    )
+
     _finnsys_surcharge_refund_once = models.Constraint(
         "UNIQUE(finnsys_surcharge_credit_note_id, reversed_entry_id)",
         "A credit note refunds the surcharge of a payment only once.",
     )
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            self._finnsys_check_marks(vals)
+        return super().create(vals_list)
+
+    def write(self, vals):
+        self._finnsys_check_marks(vals)
+        return super().write(vals)
+
+    def _finnsys_check_marks(self, vals):
+        if "finnsys_surcharge_document" in vals and not self.env.su:
+            raise AccessError(
+                self.env._("Only the booking of a card surcharge marks its surcharge invoice.")
+            )
+
     def _post(self, soft=True):
         invoices = self.filtered(lambda m: m.move_type == "out_invoice" and m.state == "draft")
         # A surcharge document is settled by the payment it was charged with: it never adds
         # to the customer's exposure and never consumes older credit.
-        surcharges = invoices._finnsys_surcharge_documents()
+        surcharges = invoices.filtered("finnsys_surcharge_document")
         if invoices and not self.env.context.get(CREDIT_OVERRIDE_KEY):
             (invoices - surcharges)._finnsys_check_credit_limit()
         posted = super()._post(soft=soft)
@@ -87,17 +113,6 @@ class AccountMove(models.Model):
         return self.with_context(**{CREDIT_OVERRIDE_KEY: True}).action_post()
 
     # --- card surcharges ------------------------------------------------------------------
-
-    def _finnsys_surcharge_documents(self):
-        """The moves among these that are the surcharge document of a consent."""
-        if not self:
-            return self
-        consents = (
-            self.env["finnsys.surcharge.consent"]
-            .sudo()
-            .search(Domain("surcharge_move_id", "in", self.ids))
-        )
-        return self & consents.surcharge_move_id.with_env(self.env)
 
     def _finnsys_settle_surcharges_first(self):
         """Let the entry of a surcharged card payment pay its surcharge document first.

@@ -1,4 +1,5 @@
 from odoo import Command, fields, models
+from odoo.tools import SQL
 
 CONSENT_STATES = [
     ("accepted", "Accepted"),
@@ -42,6 +43,20 @@ class FinnsysSurchargeConsent(models.Model):
         string="Time", required=True, readonly=True, default=lambda self: fields.Datetime.now()
     )
 
+    def init(self):
+        # Surcharge documents booked before account.move marked them: posting reads the mark.
+        self.env.cr.execute(
+            SQL(
+                """
+                UPDATE account_move move
+                   SET finnsys_surcharge_document = TRUE
+                  FROM finnsys_surcharge_consent consent
+                 WHERE consent.surcharge_move_id = move.id
+                   AND move.finnsys_surcharge_document IS NOT TRUE
+                """
+            )
+        )
+
     def _surcharged_invoices(self):
         """The invoices this surcharge was paid on: every invoice of its transaction (several
         when the customer paid them together), else the consent's invoice."""
@@ -52,9 +67,9 @@ class FinnsysSurchargeConsent(models.Model):
     def _book_surcharge(self):
         """Book the accepted surcharge as an invoice of its own, on the rule's income account.
 
-        It is linked to this consent before it is posted: posting then knows it for a
-        surcharge document, settled by the payment it was charged with (no credit check, no
-        older credit applied to it).
+        It is marked as a surcharge document and linked to this consent before it is posted:
+        posting then knows it for a surcharge document, settled by the payment it was charged
+        with (no credit check, no older credit applied to it), without looking for a consent.
         """
         self.ensure_one()
         invoice = self.invoice_id
@@ -70,6 +85,7 @@ class FinnsysSurchargeConsent(models.Model):
             ),
             self.surcharge,
             self.rule_id.income_account_id,
+            finnsys_surcharge_document=True,
         )
         # A record of what the customer accepted, read-only to billing users.
         self.sudo().surcharge_move_id = move

@@ -2,6 +2,7 @@ from odoo.exceptions import AccessError, RedirectWarning, UserError
 from odoo.tests import Form, tagged
 
 from .common import BillingCommon
+from .query_spy import recorded_queries
 
 
 @tagged("post_install", "-at_install")
@@ -60,6 +61,31 @@ class TestCreditLimit(BillingCommon):
         self.env.company.account_use_credit_limit = False
         customer = self._customer("Free Co", "postpaid", limit=100)
         self.assertEqual(self._invoice(customer, 150).state, "posted")
+
+    def test_posting_looks_up_no_surcharge_consent(self):
+        """Posting knows a card surcharge document by its mark, with the credit check off
+        or on: it does not look for a surcharge consent."""
+        for use_limit in (False, True):
+            self.env.company.account_use_credit_limit = use_limit
+            customer = self._customer(f"Quick Co {use_limit}", "postpaid", limit=1000)
+            invoice = self._invoice(customer, 150, post=False)
+            with recorded_queries() as queries:
+                invoice.action_post()
+            lookups = [query for query in queries if '"finnsys_surcharge_consent"' in query]
+            self.assertEqual(invoice.state, "posted")
+            self.assertEqual(len(lookups), 0, "\n\n".join(lookups))
+
+    def test_no_user_marks_an_invoice_as_surcharge_to_pass_the_limit(self):
+        """A card surcharge document skips the credit check: only the surcharge booking may
+        mark one, not a billing user or manager (by RPC or otherwise)."""
+        customer = self._customer("Sly Co", "postpaid", limit=100)
+        invoice = self._invoice(customer, 150, post=False)
+        for user in (self.billing_user, self.billing_manager):
+            with self.assertRaises(AccessError):
+                invoice.with_user(user).write({"finnsys_surcharge_document": True})
+        with self.assertRaises(UserError):
+            invoice.with_user(self.billing_user).action_post()
+        self.assertEqual(invoice.state, "draft")
 
     def test_manager_override_posts_and_is_logged(self):
         customer = self._customer("Override Co", "postpaid", limit=100)

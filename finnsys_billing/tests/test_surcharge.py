@@ -75,6 +75,41 @@ class TestSurcharge(SurchargeCommon):
         credit_lines = surcharge_move.line_ids.matched_credit_ids.credit_move_id
         self.assertEqual(credit_lines.move_id, tx.payment_id.move_id)
 
+    def test_surcharge_takes_no_older_credit_without_credit_limits(self):
+        """Credit limits off: the older credit still goes to the invoices, not to the
+        surcharge the card paid."""
+        self.company.account_use_credit_limit = False
+        self._receive(self.customer, 30.0)
+        tx = self._pay_by_card(self.invoice, 40.0, self.rule)
+        surcharge_move = tx.finnsys_surcharge_consent_id.surcharge_move_id
+        self.assertEqual(surcharge_move.amount_residual, 0.0)
+        credit_lines = surcharge_move.line_ids.matched_credit_ids.credit_move_id
+        self.assertEqual(credit_lines.move_id, tx.payment_id.move_id)
+
+    def test_surcharge_posted_again_is_still_a_surcharge_document(self):
+        """Reset to draft and posted again by an accountant, at its credit limit and with
+        older credit: still no credit check, still no older credit applied; a document booked
+        before posting marked it is marked when the module is updated."""
+        older = self._receive(self.customer, 30.0)
+        tx = self._pay_by_card(self.invoice, 40.0, self.rule)
+        surcharge_move = tx.finnsys_surcharge_consent_id.surcharge_move_id
+        self.assertTrue(surcharge_move.finnsys_surcharge_document)
+        surcharge_move.button_draft()
+        # Any other invoice would be refused: the customer owes more than 1.00 already.
+        self.customer.credit_limit = 1.0
+        surcharge_move.action_post()
+        self.assertEqual(surcharge_move.state, "posted")
+        credit_moves = surcharge_move.line_ids.matched_credit_ids.credit_move_id.move_id
+        self.assertNotIn(older.move_id, credit_moves, "the older credit is not applied to it")
+        self.env.cr.execute(
+            "UPDATE account_move SET finnsys_surcharge_document = NULL WHERE id = %s",
+            [surcharge_move.id],
+        )
+        surcharge_move.invalidate_recordset(["finnsys_surcharge_document"])
+        self.env["finnsys.surcharge.consent"].init()
+        self.assertTrue(surcharge_move.finnsys_surcharge_document)
+        self.assertFalse(self.invoice.finnsys_surcharge_document)
+
     def test_booking_twice_books_one_surcharge(self):
         tx = self._pay_by_card(self.invoice, 40.0, self.rule)
         surcharge_move = tx.finnsys_surcharge_consent_id.surcharge_move_id

@@ -95,9 +95,18 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
         return Domain("payment_state", "=", "in_payment") | Domain("id", "in", covered.ids)
 
     def _finnsys_tab_domains(self, customer=None):
+        """The domains of the tabs All, Open, In Progress and Paid of ``customer``.
+
+        Inside ``_finnsys_tabs_once`` they are read once: the invoice list needs them for its
+        own rows and again in Odoo's ``_prepare_my_invoices_values``.
+        """
+        customer = customer or self._finnsys_customer()
+        memo = getattr(request, "_finnsys_tab_domains_memo", None)
+        if memo is not None and customer.id in memo:
+            return memo[customer.id]
         base = self._finnsys_documents_domain(customer)
         running = self._finnsys_running_domain(customer)
-        return {
+        domains = {
             "all": base,
             "open": base
             & Domain("move_type", "=", "out_invoice")
@@ -106,6 +115,23 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
             "progress": base & Domain("payment_state", "not in", SETTLED_STATES) & running,
             "paid": base & Domain("payment_state", "in", SETTLED_STATES),
         }
+        if memo is not None:
+            memo[customer.id] = domains
+        return domains
+
+    @contextmanager
+    def _finnsys_tabs_once(self):
+        """Read the tab domains once per customer while rendering one page of this request.
+
+        The domains list the invoices with a payment under way at this moment: they are kept
+        for this block only, never across requests (nor across the retry of one request after
+        a serialization failure), and nothing in the block changes a payment.
+        """
+        request._finnsys_tab_domains_memo = {}
+        try:
+            yield
+        finally:
+            del request._finnsys_tab_domains_memo
 
     @staticmethod
     def _finnsys_figures(customer, domain=None):
@@ -198,9 +224,10 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
                 filterby=filterby,
                 **kw,
             )
-        values = self._finnsys_invoices_values(
-            page, sortby, filterby, kw.get("search"), kw.get("plan")
-        )
+        with self._finnsys_tabs_once():
+            values = self._finnsys_invoices_values(
+                page, sortby, filterby, kw.get("search"), kw.get("plan")
+            )
         return request.render("finnsys_billing_portal.portal_my_invoices", values)
 
     def _finnsys_plans(self):

@@ -3,6 +3,7 @@ import re
 from odoo import fields
 from odoo.tests import new_test_user, tagged
 
+from odoo.addons.finnsys_billing.tests.query_spy import recorded_queries
 from odoo.addons.finnsys_billing_portal.controllers.portal import BillingPortal
 
 from .portal_common import BillingPortalCommon
@@ -118,3 +119,45 @@ class TestPortalInvoices(BillingPortalCommon):
 
     def test_tabs_tour(self):
         self.start_tour("/my/invoices", "finnsys_portal_tabs_tour", login="pp_user")
+
+    def _running_lookups(self, url):
+        """The page at ``url`` and the searches of invoices with a payment under way it ran."""
+        with recorded_queries() as queries:
+            response = self.url_open(url)
+        self.assertEqual(response.status_code, 200)
+        running = [
+            query
+            for query in queries
+            if re.match(r'\s*SELECT "account_move"\."id" FROM "account_move"', query)
+            and '"account_invoice_transaction_rel"' in query
+        ]
+        return response.text, running
+
+    def test_payment_under_way_is_looked_up_once_per_page(self):
+        """The tabs, their counts and the rows are drawn from one look-up of the payments
+        under way per page; the next page looks again."""
+        self.authenticate("pp_user", "pp_user")
+        for tab in ("all", "progress"):
+            page, running = self._running_lookups(f"/my/invoices?filterby={tab}")
+            self.assertEqual(len(running), 1, "\n\n".join(running))
+            self.assertIn(self.running.name, self._rows(page))
+        self.env["payment.transaction"].create(
+            {
+                "provider_id": self.provider.id,
+                "payment_method_id": self.card.id,
+                "amount": 100.0,
+                "currency_id": self.currency.id,
+                "partner_id": self.customer.id,
+                "state": "pending",
+                "invoice_ids": [(6, 0, self.open.ids)],
+            }
+        )
+        page, running = self._running_lookups("/my/invoices?filterby=progress")
+        self.assertEqual(len(running), 1, "\n\n".join(running))
+        self.assertCountEqual(self._rows(page), (self.running | self.open).mapped("name"))
+        counts = re.findall(r'data-tab="(\w+)">\s*\w+(?: \w+)?\s*<span[^>]*>(\d+)', page)
+        self.assertEqual(dict(counts), {"all": "5", "open": "1", "progress": "2", "paid": "1"})
+        self.authenticate("other_user", "other_user")
+        page, running = self._running_lookups("/my/invoices?filterby=all")
+        self.assertEqual(len(running), 1, "\n\n".join(running))
+        self.assertEqual(self._rows(page), [self.foreign.name])
