@@ -1,3 +1,4 @@
+import threading
 import time
 import uuid
 
@@ -85,6 +86,27 @@ class BillingCommon(AccountTestInvoicingCommon):
             }
         )
         return provider, card, token
+
+    def _demo_transaction(self, provider, partner, amount, reference, **values):
+        """A transaction of ``partner`` with the demo ``provider`` in the company's currency,
+        created as the portal creates it (sudo); ``values`` add or replace fields (invoices,
+        a token, another operation)."""
+        return (
+            self.env["payment.transaction"]
+            .sudo()
+            .create(
+                {
+                    "provider_id": provider.id,
+                    "payment_method_id": self.env.ref("payment_demo.payment_method_demo").id,
+                    "partner_id": partner.id,
+                    "amount": amount,
+                    "currency_id": self.env.company.currency_id.id,
+                    "reference": reference,
+                    "operation": "online_direct",
+                    **values,
+                }
+            )
+        )
 
     @classmethod
     def _customer(cls, name, mode, limit=0.0, **values):
@@ -222,3 +244,34 @@ class CommittedCompanyCase(BaseCase):
                 cr.rollback()
                 time.sleep(0.05)
         return False
+
+    def _race(self, first, second):
+        """Run ``first(env)`` in one transaction and, while it holds its locks, ``second(env)``
+        in a thread on a second one; commit the first once the second waits on a lock.
+
+        Returns what ``first`` returned, whether the second waited, and the second's outcome:
+        what it returned (committed) or the error it raised (rolled back).
+        """
+        outcome = {}
+
+        def run_second(env_b):
+            try:
+                outcome["second"] = second(env_b)
+                env_b.cr.commit()
+            except Exception as error:  # noqa: BLE001 - the caller asserts it
+                outcome["second"] = error
+                env_b.cr.rollback()
+
+        with self.registry.cursor() as cr_a, self.registry.cursor() as cr_b:
+            # Environments are built in the main thread: the test runner holds the registry
+            # lock that building one needs.
+            env_a, env_b = self._env(cr_a), self._env(cr_b)
+            cr_b.execute("SELECT pg_backend_pid()")
+            pid_b = cr_b.fetchone()[0]
+            first_result = first(env_a)
+            worker = threading.Thread(target=run_second, args=(env_b,))
+            worker.start()
+            blocked = self._wait_until_blocked(pid_b)
+            cr_a.commit()
+            worker.join(30)
+        return first_result, blocked, outcome.get("second")

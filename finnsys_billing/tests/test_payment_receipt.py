@@ -60,17 +60,14 @@ class TestPaymentReceipt(BillingCommon, HttpCase):
         return format_amount(self.env, amount, self.env.company.currency_id).replace("\xa0", " ")
 
     def _topup(self, amount):
-        tx = self.env["payment.transaction"].create(
-            {
-                "provider_id": self.provider.id,
-                "payment_method_id": self.card.id,
-                "token_id": self.token.id,
-                "amount": amount,
-                "currency_id": self.env.company.currency_id.id,
-                "partner_id": self.customer.id,
-                "reference": "TOPUP-RECEIPT-1",
-                "operation": "online_token",
-            }
+        tx = self._demo_transaction(
+            self.provider,
+            self.customer,
+            amount,
+            "TOPUP-RECEIPT-1",
+            payment_method_id=self.card.id,
+            token_id=self.token.id,
+            operation="online_token",
         )
         tx._set_done()
         tx._post_process()

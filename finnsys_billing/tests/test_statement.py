@@ -49,21 +49,7 @@ class StatementCommon(BillingCommon):
     def _topup(self, partner, amount, day):
         """A card top-up as the portal makes it: a transaction without invoices, paid."""
         with freeze_time(day):
-            tx = (
-                self.env["payment.transaction"]
-                .sudo()
-                .create(
-                    {
-                        "provider_id": self.provider.id,
-                        "payment_method_id": self.env.ref("payment_demo.payment_method_demo").id,
-                        "partner_id": partner.id,
-                        "amount": amount,
-                        "currency_id": self.env.company.currency_id.id,
-                        "reference": f"TOPUP-{partner.id}-{day}",
-                        "operation": "online_direct",
-                    }
-                )
-            )
+            tx = self._demo_transaction(self.provider, partner, amount, f"TOPUP-{partner.id}-{day}")
             tx._set_done()
             tx._post_process()
         return tx
