@@ -271,7 +271,7 @@ class CommittedCompanyCase(BaseCase):
             first_result = first(env_a)
             worker = threading.Thread(target=run_second, args=(env_b,))
             worker.start()
-            blocked = self._wait_until_blocked(pid_b)
+            blocked = self._wait_until_blocked(pid_b, thread=worker)
             cr_a.commit()
             worker.join(30)
         return first_result, blocked, outcome.get("second")
