@@ -11,6 +11,16 @@ from odoo.tests.common import BaseCase, get_db_name
 from odoo.addons.account.tests.common import AccountTestInvoicingCommon
 
 
+def demo_provider(env, company):
+    """Odoo's demo payment provider in ``company`` (a copy of it for another company than
+    its own), in test mode."""
+    provider = env["payment.provider"].sudo().search(
+        Domain("code", "=", "demo") & Domain("company_id", "=", company.id), limit=1
+    ) or env.ref("payment.payment_provider_demo").sudo().copy({"company_id": company.id})
+    provider.state = "test"
+    return provider
+
+
 class BillingFiguresMixin:
     """Assert a customer's billing figures as the Billing tab shows them, fresh from the ledger."""
 
@@ -56,17 +66,7 @@ class BillingCommon(AccountTestInvoicingCommon):
     @classmethod
     def _demo_provider(cls, company=None):
         """The demo payment provider of ``company`` (default: the current one), in test mode."""
-        company = company or cls.env.company
-        provider = (
-            cls.env["payment.provider"]
-            .sudo()
-            .search(Domain("code", "=", "demo") & Domain("company_id", "=", company.id), limit=1)
-        )
-        provider = provider or cls.env.ref("payment.payment_provider_demo").sudo().copy(
-            {"company_id": company.id}
-        )
-        provider.state = "test"
-        return provider
+        return demo_provider(cls.env, company or cls.env.company)
 
     @classmethod
     def _saved_demo_card(cls, partner, ref):

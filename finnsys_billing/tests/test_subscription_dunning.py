@@ -7,7 +7,7 @@ from odoo.fields import Domain
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
-from .common import CommittedCompanyCase
+from .common import CommittedCompanyCase, demo_provider
 from .test_subscription import SubscriptionCommon
 
 
@@ -198,8 +198,7 @@ class TestSubscriptionDunningConcurrency(CommittedCompanyCase):
 
     @classmethod
     def _setup_committed_data(cls, env, company):
-        provider = env.ref("payment.payment_provider_demo").copy({"company_id": company.id})
-        provider.state = "test"
+        provider = demo_provider(env, company)
         subscription = cls._committed_subscription(
             env, company, {"name": "Race Card", "email": "race@card.example"}, "2026-03-01"
         )

@@ -9,7 +9,7 @@ from odoo.fields import Domain
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
-from .common import CommittedCompanyCase
+from .common import CommittedCompanyCase, demo_provider
 
 
 @tagged("post_install", "-at_install")
@@ -25,10 +25,7 @@ class TestTopupConcurrency(CommittedCompanyCase):
 
     @classmethod
     def _setup_committed_data(cls, env, company):
-        provider = env["payment.provider"].search(
-            Domain("code", "=", "demo") & Domain("company_id", "=", company.id), limit=1
-        ) or env.ref("payment.payment_provider_demo").copy({"company_id": company.id})
-        provider.state = "test"
+        provider = demo_provider(env, company)
         cls.customer_id = cls._prepaid_customer(env, company, provider, "Racer").id
         # Auto top-up off: only the first customer is due, so the workers never post a
         # payment themselves (posting registers a post-commit hook that opens a cursor,
