@@ -1,35 +1,8 @@
-import shutil
-import subprocess
-import tempfile
-import unittest
-from pathlib import Path
-
 from odoo.tests import HttpCase, tagged
 from odoo.tools import format_amount
 
 from .common import BillingCommon
-from .test_invoice_pdf import png_logo
-
-
-def pdf_text(pdf):
-    """The text of ``pdf`` as pdftotext reads it, with plain spaces."""
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder, "receipt.pdf")
-        path.write_bytes(pdf)
-        text = subprocess.run(
-            ["pdftotext", "-layout", path, "-"], capture_output=True, text=True, check=True
-        ).stdout
-    return text.replace("\xa0", " ")
-
-
-def receipt_pdf(env, payment):
-    """The receipt PDF of ``payment``, printed by wkhtmltopdf even in tests."""
-    pdf, _type = (
-        env["ir.actions.report"]
-        .with_context(force_report_rendering=True)
-        ._render_qweb_pdf("account.action_report_payment_receipt", payment.ids)
-    )
-    return pdf
+from .pdf_common import SELLER, pdf_text, png_logo, receipt_pdf, require_poppler
 
 
 @tagged("post_install", "-at_install")
@@ -39,17 +12,8 @@ class TestPaymentReceipt(BillingCommon, HttpCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        if not shutil.which("pdftotext"):
-            raise unittest.SkipTest("poppler-utils (pdftotext) is not installed")
-        cls.env.company.write(
-            {
-                "name": "Nordic Seller Oy",
-                "street": "Mannerheimintie 12",
-                "city": "Helsinki",
-                "vat": "FI12345671",
-                "logo": png_logo(),
-            }
-        )
+        require_poppler()
+        cls.env.company.write({**SELLER, "city": "Helsinki", "logo": png_logo()})
         cls.customer = cls._customer("Receipt Buyer Ltd", "prepaid")
         cls.provider, cls.card, cls.token = cls._saved_demo_card(cls.customer, "receipt-4242")
 
