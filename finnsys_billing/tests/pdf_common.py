@@ -29,15 +29,23 @@ def png_logo():
     return base64.b64encode(buffer.getvalue())
 
 
+def poppler(pdf, tool, *options, output=()):
+    """What poppler-utils' ``tool`` prints for ``pdf``: ``tool [options] file [output]``."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder, "document.pdf")
+        path.write_bytes(pdf)
+        command = [tool, *options, path, *output]
+        return subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+
 def pdf_text(pdf):
     """The text of ``pdf`` as pdftotext reads it, with plain spaces."""
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder, "receipt.pdf")
-        path.write_bytes(pdf)
-        text = subprocess.run(
-            ["pdftotext", "-layout", path, "-"], capture_output=True, text=True, check=True
-        ).stdout
-    return text.replace("\xa0", " ")
+    return poppler(pdf, "pdftotext", "-layout", output=["-"]).replace("\xa0", " ")
+
+
+def pdf_fonts(pdf):
+    """The fonts table of ``pdf`` as pdffonts prints it."""
+    return poppler(pdf, "pdffonts")
 
 
 def receipt_pdf(env, payment):
