@@ -136,6 +136,29 @@ class Meter:
         self.seconds = time.perf_counter() - self.started
         self.queries = self._sql_db.sql_counter - self.queries
 
+    def queries_per(self, count):
+        """Queries per item of the ``count`` items the block processed."""
+        return self.queries / max(count, 1)
+
+    def ms_per(self, count):
+        """Milliseconds per item of the ``count`` items the block processed."""
+        return self.seconds * 1000 / max(count, 1)
+
+
+def seconds_of(function, *args):
+    """The seconds ``function(*args)`` takes (data set-up: its result is not needed)."""
+    started = time.perf_counter()
+    function(*args)
+    return time.perf_counter() - started
+
+
+def queries_per_item(bench_size, small, large):
+    """Run ``bench_size(count, prefix)`` (it returns its meter and the items it processed) on
+    ``small`` then on ``large`` customers: the queries per item of each run."""
+    small_meter, small_done = bench_size(small, "Small")
+    large_meter, large_done = bench_size(large, "Large")
+    return small_meter.queries_per(small_done), large_meter.queries_per(large_done)
+
 
 def setup_company(env):
     """Give the main company a chart of accounts (benchmark databases have no demo data)."""
@@ -144,6 +167,61 @@ def setup_company(env):
         env["account.chart.template"].try_loading("generic_coa", company, install_demo=False)
     company.account_use_credit_limit = True
     return company
+
+
+def size_options(description, small, large, large_flag="--large", items="customers"):
+    """The options of a batch benchmark: the sizes of its small and large runs (``large``
+    also under ``large_flag``) and the cron time limit they run under."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--small", type=int, default=small, help=f"{items} of the small run")
+    parser.add_argument(
+        large_flag, dest="large", type=int, default=large, help=f"{items} of the large run"
+    )
+    parser.add_argument("--cron-time-limit", type=int, default=CRON_TIME_LIMIT, help="seconds")
+    return parser.parse_args()
+
+
+def make_customers(env, count, prefix, billing_mode="postpaid"):
+    """``count`` customer companies named "<prefix> 00000"... with an e-mail address."""
+    slug = prefix.lower().replace(" ", "-")
+    return env["res.partner"].create(
+        [
+            {
+                "name": f"{prefix} {n:05d}",
+                "email": f"{slug}-{n}@bench.example",
+                "is_company": True,
+                "customer_rank": 1,
+                "billing_mode": billing_mode,
+            }
+            for n in range(count)
+        ]
+    )
+
+
+def post_invoices(env, partners, invoice_date, per_partner=1, batch=500):
+    """Post ``per_partner`` invoices of 10.00 dated ``invoice_date`` to each of ``partners``,
+    ``batch`` at a time, each batch committed; returns the invoices."""
+    from odoo.fields import Command  # noqa: PLC0415 - odoo is importable once benchlib is
+
+    # Data set-up only: no chatter tracking on the generated invoices.
+    moves = env["account.move"].with_context(tracking_disable=True)
+    values = [
+        {
+            "move_type": "out_invoice",
+            "partner_id": partner.id,
+            "invoice_date": invoice_date,
+            "invoice_line_ids": [Command.create({"name": "Usage", "price_unit": 10.0})],
+        }
+        for partner in partners
+        for _n in range(per_partner)
+    ]
+    invoices = moves
+    for start in range(0, len(values), batch):
+        posted = moves.create(values[start : start + batch])
+        posted.action_post()
+        invoices |= posted
+        env.cr.commit()
+    return invoices
 
 
 # The cron time limit the batch benchmarks run under: what "Running in production" in the
@@ -176,4 +254,28 @@ def cron_callbacks(env, cron):
     seen.records = Progress.search([("cron_id", "=", cron.id), ("id", ">", last)])
     seen.longest = max(
         ((p.write_date - p.create_date).total_seconds() for p in seen.records), default=0.0
+    )
+
+
+def run_cron_job(env, cron):
+    """Start the scheduled action ``cron`` once, the way a cron worker does (Odoo's job
+    runner), with no trigger left from before. Returns the meter of the run, its callbacks
+    (as ``cron_callbacks`` yields them) and whether the job queued itself again for the rest
+    (it does not when it finished inside the cron's time limit)."""
+    from odoo.fields import Domain  # noqa: PLC0415 - odoo is importable once benchlib is
+
+    triggers = env["ir.cron.trigger"]
+    triggers.search(Domain("cron_id", "=", cron.id)).unlink()
+    with cron_callbacks(env, cron) as callbacks, Meter() as meter:
+        cron.method_direct_trigger()
+    queued_again = bool(triggers.search_count(Domain("cron_id", "=", cron.id)))
+    return meter, callbacks, queued_again
+
+
+def job_summary(meter, callbacks, queued_again):
+    """How one job run went, for the benchmark's line of figures."""
+    return (
+        f"one job run of {meter.seconds:.0f} s, {len(callbacks.records)} callback(s) "
+        f"(longest {callbacks.longest:.1f} s), "
+        f"{'queued again for the rest' if queued_again else 'nothing left'}"
     )

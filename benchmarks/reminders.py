@@ -11,26 +11,28 @@ Sent invoices carry their PDF (Odoo stores it when it first sends an invoice), s
 attaches it and renders none; rendering is wkhtmltopdf's cost, not the reminders'.
 """
 
-import argparse
 import base64
 import datetime
-import time
+import functools
 
 from benchlib import (
-    CRON_TIME_LIMIT,
-    Meter,
     bench_environment,
-    cron_callbacks,
     cron_time_limit,
+    job_summary,
+    make_customers,
+    post_invoices,
+    queries_per_item,
+    run_cron_job,
+    seconds_of,
     setup_company,
+    size_options,
 )
 
-from odoo.fields import Command, Domain
+from odoo.fields import Domain
 
 CRON = "finnsys_billing.ir_cron_send_reminders"
 
 INVOICES_PER_CUSTOMER = 5
-POST_BATCH = 500
 # A one-page PDF; identical content is stored once in the filestore.
 PDF = base64.b64decode(
     b"JVBERi0xLjEKMSAwIG9iajw8L1R5cGUvQ2F0YWxvZy9QYWdlcyAyIDAgUj4+ZW5kb2JqCjIgMCBvYmo8PC9UeXBl"
@@ -60,37 +62,9 @@ def attach_invoice_pdfs(env, invoices):
 def make_open_invoices(env, customers, prefix):
     """``customers`` postpaid customers with INVOICES_PER_CUSTOMER posted invoices each,
     10 days past due, with their PDF stored."""
-    partners = env["res.partner"].create(
-        [
-            {
-                "name": f"{prefix} {n:05d}",
-                "email": f"{prefix.lower()}{n}@customer.example",
-                "is_company": True,
-                "customer_rank": 1,
-                "billing_mode": "postpaid",
-            }
-            for n in range(customers)
-        ]
-    )
+    partners = make_customers(env, customers, prefix)
     invoice_date = datetime.date.today() - datetime.timedelta(days=10)
-    # Data set-up only: no chatter tracking on the generated invoices.
-    moves = env["account.move"].with_context(tracking_disable=True)
-    invoices = moves
-    values = [
-        {
-            "move_type": "out_invoice",
-            "partner_id": partner.id,
-            "invoice_date": invoice_date,
-            "invoice_line_ids": [Command.create({"name": "Usage", "price_unit": 10.0})],
-        }
-        for partner in partners
-        for _n in range(INVOICES_PER_CUSTOMER)
-    ]
-    for start in range(0, len(values), POST_BATCH):
-        batch = moves.create(values[start : start + POST_BATCH])
-        batch.action_post()
-        invoices |= batch
-        env.cr.commit()
+    invoices = post_invoices(env, partners, invoice_date, per_partner=INVOICES_PER_CUSTOMER)
     attach_invoice_pdfs(env, invoices)
     env.cr.commit()
     return invoices
@@ -99,38 +73,25 @@ def make_open_invoices(env, customers, prefix):
 def run_reminders(env):
     """Start the scheduled action the way a cron worker does (Odoo's job runner), once.
 
-    Returns the meter and what the run did: invoices processed and callbacks (one committed
-    progress record each, ``done`` = invoices), e-mails queued, and whether the job was queued
-    again for the rest (it was not if the run finished inside the cron's time limit)."""
-    cron = env.ref(CRON)
+    Returns the meter, what the run did: invoices processed (the ``done`` of its callbacks)
+    and e-mails queued, and the summary of the job run."""
     last_mail = env["mail.mail"].search([], order="id desc", limit=1).id or 0
-    env["ir.cron.trigger"].search(Domain("cron_id", "=", cron.id)).unlink()
-    with cron_callbacks(env, cron) as callbacks, Meter() as meter:
-        cron.method_direct_trigger()
-    meter.longest_batch = callbacks.longest
+    meter, callbacks, queued_again = run_cron_job(env, env.ref(CRON))
     counts = {
         "invoices": sum(callbacks.records.mapped("done")),
-        "callbacks": len(callbacks.records),
         "emails": env["mail.mail"].search_count(Domain("id", ">", last_mail)),
-        "queued_again": bool(env["ir.cron.trigger"].search_count(Domain("cron_id", "=", cron.id))),
     }
-    return meter, counts
+    return meter, counts, job_summary(meter, callbacks, queued_again)
 
 
 def bench_volume(env, customers, prefix):
-    started = time.perf_counter()
-    make_open_invoices(env, customers, prefix)
-    setup_seconds = time.perf_counter() - started
-    meter, counts = run_reminders(env)
-    invoices = counts.get("invoices", 0)
+    setup_seconds = seconds_of(make_open_invoices, env, customers, prefix)
+    meter, counts, job = run_reminders(env)
+    invoices = counts["invoices"]
     print(
         f"{invoices:>6} invoices of {customers:>5} customers: "
-        f"{meter.queries / max(invoices, 1):.1f} queries and "
-        f"{meter.seconds * 1000 / max(invoices, 1):.1f} ms per invoice, "
-        f"{counts['emails']} e-mails; one job run of {meter.seconds:.0f} s, "
-        f"{counts['callbacks']} callback(s) (longest {meter.longest_batch:.1f} s), "
-        f"{'queued again for the rest' if counts['queued_again'] else 'nothing left'} "
-        f"(data set-up {setup_seconds:.0f} s)"
+        f"{meter.queries_per(invoices):.1f} queries and {meter.ms_per(invoices):.1f} ms per "
+        f"invoice, {counts['emails']} e-mails; {job} (data set-up {setup_seconds:.0f} s)"
     )
     return meter, invoices
 
@@ -141,10 +102,7 @@ def run(env, small, large):
     env.cr.commit()
     # A first run sends what the database already owed, so both runs measure their own data.
     run_reminders(env)
-    small_meter, small_count = bench_volume(env, small, "Small")
-    large_meter, large_count = bench_volume(env, large, "Large")
-    per_small = small_meter.queries / max(small_count, 1)
-    per_large = large_meter.queries / max(large_count, 1)
+    per_small, per_large = queries_per_item(functools.partial(bench_volume, env), small, large)
     print(
         f"=> queries per invoice {per_small:.1f} -> {per_large:.1f} "
         f"({per_large - per_small:+.1f}) when invoices grow tenfold (target: no growth)"
@@ -152,11 +110,7 @@ def run(env, small, large):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--small", type=int, default=200, help="customers of the small run")
-    parser.add_argument("--large", type=int, default=2000, help="customers of the large run")
-    parser.add_argument("--cron-time-limit", type=int, default=CRON_TIME_LIMIT, help="seconds")
-    options = parser.parse_args()
+    options = size_options(__doc__.splitlines()[0], small=200, large=2000)
     with bench_environment("reminders") as env:
         cron_time_limit(options.cron_time_limit)
         run(env, options.small, options.large)

@@ -15,21 +15,24 @@ of customers (100), cut into one PDF per customer, so the time per customer is a
 batch's run, not a run of its own (about 1.3 s on this project's machine).
 """
 
-import argparse
 import datetime
+import functools
 import socket
-import time
 
 from benchlib import (
-    CRON_TIME_LIMIT,
-    Meter,
     bench_environment,
-    cron_callbacks,
     cron_time_limit,
+    job_summary,
+    make_customers,
+    post_invoices,
+    queries_per_item,
+    run_cron_job,
+    seconds_of,
     setup_company,
+    size_options,
 )
 
-from odoo.fields import Command, Domain
+from odoo.fields import Domain
 
 CRON = "finnsys_billing.ir_cron_send_statements"
 POST_BATCH = 500
@@ -56,37 +59,10 @@ def last_month():
     return end.replace(day=1), end
 
 
-def post_invoices(env, partners, day):
-    moves = env["account.move"].with_context(tracking_disable=True)
-    values = [
-        {
-            "move_type": "out_invoice",
-            "partner_id": partner.id,
-            "invoice_date": day,
-            "invoice_line_ids": [Command.create({"name": "Usage", "price_unit": 10.0})],
-        }
-        for partner in partners
-    ]
-    for start in range(0, len(values), POST_BATCH):
-        moves.create(values[start : start + POST_BATCH]).action_post()
-        env.cr.commit()
-
-
-def make_customers(env, count, prefix):
+def make_statement_customers(env, count, prefix):
     """``count`` postpaid customers with an invoice before last month, two invoices and a
     payment in it."""
-    partners = env["res.partner"].create(
-        [
-            {
-                "name": f"{prefix} {n:05d}",
-                "email": f"{prefix.lower()}{n}@customer.example",
-                "is_company": True,
-                "customer_rank": 1,
-                "billing_mode": "postpaid",
-            }
-            for n in range(count)
-        ]
-    )
+    partners = make_customers(env, count, prefix)
     start, _end = last_month()
     post_invoices(env, partners, start - datetime.timedelta(days=10))
     post_invoices(env, partners, start + datetime.timedelta(days=4))
@@ -110,37 +86,23 @@ def make_customers(env, count, prefix):
 
 
 def run_statements(env):
-    """Start the scheduled action once, the way a cron worker does; the meter and counts."""
-    cron = env.ref(CRON)
+    """Start the scheduled action once, the way a cron worker does; the meter, the counts and
+    the summary of the job run."""
     last_log = env["finnsys.statement.log"].search([], order="id desc", limit=1).id or 0
-    env["ir.cron.trigger"].search(Domain("cron_id", "=", cron.id)).unlink()
-    with cron_callbacks(env, cron) as callbacks, Meter() as meter:
-        cron.method_direct_trigger()
-    meter.longest_batch = callbacks.longest
+    meter, callbacks, queued_again = run_cron_job(env, env.ref(CRON))
     logs = env["finnsys.statement.log"].search(Domain("id", ">", last_log))
-    counts = {
-        "customers": len(logs),
-        "emails": len(logs.mail_id),
-        "pdfs": len(logs.attachment_id),
-        "callbacks": len(callbacks.records),
-        "queued_again": bool(env["ir.cron.trigger"].search_count(Domain("cron_id", "=", cron.id))),
-    }
-    return meter, counts
+    counts = {"customers": len(logs), "emails": len(logs.mail_id), "pdfs": len(logs.attachment_id)}
+    return meter, counts, job_summary(meter, callbacks, queued_again)
 
 
 def bench_volume(env, customers, prefix):
-    started = time.perf_counter()
-    make_customers(env, customers, prefix)
-    setup_seconds = time.perf_counter() - started
-    meter, counts = run_statements(env)
+    setup_seconds = seconds_of(make_statement_customers, env, customers, prefix)
+    meter, counts, job = run_statements(env)
     done = counts["customers"]
     print(
-        f"{done:>6} statements: {meter.queries / max(done, 1):.1f} queries and "
-        f"{meter.seconds * 1000 / max(done, 1):.0f} ms per customer, {counts['emails']} e-mails "
-        f"with {counts['pdfs']} PDFs; one job run of {meter.seconds:.0f} s, "
-        f"{counts['callbacks']} callback(s) (longest {meter.longest_batch:.1f} s), "
-        f"{'queued again for the rest' if counts['queued_again'] else 'nothing left'} "
-        f"(data set-up {setup_seconds:.0f} s)",
+        f"{done:>6} statements: {meter.queries_per(done):.1f} queries and "
+        f"{meter.ms_per(done):.0f} ms per customer, {counts['emails']} e-mails "
+        f"with {counts['pdfs']} PDFs; {job} (data set-up {setup_seconds:.0f} s)",
         flush=True,
     )
     return meter, done
@@ -151,10 +113,7 @@ def run(env, small, large):
     company.billing_statement_email = True
     env.cr.commit()
     run_statements(env)  # whatever the new database already owed a statement for
-    small_meter, small_count = bench_volume(env, small, "Small")
-    large_meter, large_count = bench_volume(env, large, "Large")
-    per_small = small_meter.queries / max(small_count, 1)
-    per_large = large_meter.queries / max(large_count, 1)
+    per_small, per_large = queries_per_item(functools.partial(bench_volume, env), small, large)
     ratio = per_large / per_small if per_small else 0.0
     print(
         f"=> queries per customer {per_small:.1f} -> {per_large:.1f} ({ratio:.2f}x) "
@@ -163,11 +122,7 @@ def run(env, small, large):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--small", type=int, default=200, help="customers of the small run")
-    parser.add_argument("--large", type=int, default=2000, help="customers of the large run")
-    parser.add_argument("--cron-time-limit", type=int, default=CRON_TIME_LIMIT, help="seconds")
-    options = parser.parse_args()
+    options = size_options(__doc__.splitlines()[0], small=200, large=2000)
     with bench_environment("statements") as env:
         cron_time_limit(options.cron_time_limit)
         serve_http(env.cr.dbname)

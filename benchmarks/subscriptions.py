@@ -10,16 +10,15 @@ Figures (printed, never asserted):
   posted and paid), half offline (posted and e-mailed).
 """
 
-import argparse
 import math
 
 from benchlib import (
-    CRON_TIME_LIMIT,
-    Meter,
     bench_environment,
-    cron_callbacks,
     cron_time_limit,
+    make_customers,
+    run_cron_job,
     setup_company,
+    size_options,
 )
 
 from odoo.fields import Command, Domain
@@ -44,18 +43,7 @@ def make_plan(env):
 
 
 def make_subscriptions(env, plan, count, prefix):
-    partners = env["res.partner"].create(
-        [
-            {
-                "name": f"{prefix} {n:05d}",
-                "email": f"{prefix.lower()}-{n}@bench.example",
-                "is_company": True,
-                "customer_rank": 1,
-                "billing_mode": "postpaid",
-            }
-            for n in range(count)
-        ]
-    )
+    partners = make_customers(env, count, prefix)
     subscriptions = env["contract.contract"].create(
         [
             {
@@ -72,9 +60,7 @@ def make_subscriptions(env, plan, count, prefix):
 
 
 def run_cron_once(env, subscriptions):
-    cron = env.ref(CRON)
-    with cron_callbacks(env, cron) as callbacks, Meter() as meter:
-        cron.method_direct_trigger()
+    meter, callbacks, _queued_again = run_cron_job(env, env.ref(CRON))
     invoiced = env["account.move"].search_count(
         Domain("subscription_id", "in", subscriptions.ids) & Domain("state", "=", "posted")
     )
@@ -91,8 +77,8 @@ def bench(env, plan, count, prefix):
     meter, invoiced, callbacks = run_cron_once(env, subscriptions)
     print(
         f"subscriptions, {count:,} due: {invoiced:,} invoiced by one run, "
-        f"{meter.queries / max(invoiced, 1):.1f} queries and "
-        f"{meter.seconds * 1000 / max(invoiced, 1):.1f} ms per subscription; "
+        f"{meter.queries_per(invoiced):.1f} queries and "
+        f"{meter.ms_per(invoiced):.1f} ms per subscription; "
         f"{meter.seconds:.1f} s in {len(callbacks.records)} callbacks "
         f"(longest {callbacks.longest:.1f} s), "
         f"{math.ceil(count / BATCH_SIZE)} batches of {BATCH_SIZE}, one commit per invoice"
@@ -101,11 +87,9 @@ def bench(env, plan, count, prefix):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--small", type=int, default=500)
-    parser.add_argument("--count", type=int, default=5000, help="the large run")
-    parser.add_argument("--cron-time-limit", type=int, default=CRON_TIME_LIMIT, help="seconds")
-    options = parser.parse_args()
+    options = size_options(
+        __doc__.splitlines()[0], small=500, large=5000, large_flag="--count", items="subscriptions"
+    )
     with bench_environment("subscriptions") as env:
         limit = cron_time_limit(options.cron_time_limit)
         setup_company(env)
@@ -113,13 +97,13 @@ def main():
         plan = make_plan(env)
         env.cr.commit()
         small, small_done = bench(env, plan, options.small, "Small")
-        large, large_done = bench(env, plan, options.count, "Large")
-        per_small = small.queries / max(small_done, 1)
-        per_large = large.queries / max(large_done, 1)
+        large, large_done = bench(env, plan, options.large, "Large")
+        per_small = small.queries_per(small_done)
+        per_large = large.queries_per(large_done)
         print(
             f"=> queries per subscription {per_large - per_small:+.1f} when subscriptions grow "
-            f"{options.count / options.small:.0f}-fold (target: +0); "
-            f"{large_done:,} of {options.count:,} invoiced by one run in {large.seconds:.0f} s "
+            f"{options.large / options.small:.0f}-fold (target: +0); "
+            f"{large_done:,} of {options.large:,} invoiced by one run in {large.seconds:.0f} s "
             f"(cron time limit {limit} s)"
         )
         env.cr.rollback()

@@ -10,16 +10,16 @@ Figures (printed, never asserted):
   next run).
 """
 
-import argparse
 import math
 
 from benchlib import (
-    CRON_TIME_LIMIT,
     Meter,
     bench_environment,
     cron_callbacks,
     cron_time_limit,
+    make_customers,
     setup_company,
+    size_options,
 )
 
 from odoo.fields import Domain
@@ -33,23 +33,12 @@ def demo_provider(env):
     return provider
 
 
-def make_customers(env, count, prefix):
+def make_topup_customers(env, count, prefix):
     """Prepaid customers with a saved demo card, auto top-up of 100 at a threshold of 0: with
     no invoice yet their balance is 0, so every one of them is due a top-up."""
     provider = demo_provider(env)
     method = env.ref("payment_demo.payment_method_demo")
-    partners = env["res.partner"].create(
-        [
-            {
-                "name": f"{prefix} {n:05d}",
-                "email": f"{prefix.lower().replace(' ', '-')}-{n}@bench.example",
-                "is_company": True,
-                "customer_rank": 1,
-                "billing_mode": "prepaid",
-            }
-            for n in range(count)
-        ]
-    )
+    partners = make_customers(env, count, prefix, billing_mode="prepaid")
     tokens = env["payment.token"].create(
         [
             {
@@ -100,24 +89,20 @@ def bench(env, count, prefix):
         BATCH_SIZE,
     )
 
-    partners = make_customers(env, count, prefix)
+    partners = make_topup_customers(env, count, prefix)
     meter, done, runs, callbacks = run_cron(env, partners)
     print(
         f"auto top-up, {count:,} customers due: {done:,} topped up in {runs} job run(s), "
-        f"{meter.queries / max(done, 1):.1f} queries and {meter.seconds * 1000 / max(done, 1):.1f} "
-        f"ms per customer; {meter.seconds:.1f} s, {len(callbacks.records)} callbacks (longest "
-        f"{callbacks.longest:.1f} s), {math.ceil(count / BATCH_SIZE)} committed batches "
+        f"{meter.queries_per(done):.1f} queries and {meter.ms_per(done):.1f} ms per customer; "
+        f"{meter.seconds:.1f} s, {len(callbacks.records)} callbacks "
+        f"(longest {callbacks.longest:.1f} s), {math.ceil(count / BATCH_SIZE)} committed batches "
         f"of {BATCH_SIZE}"
     )
     return meter, done, runs, callbacks.longest
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--small", type=int, default=200)
-    parser.add_argument("--large", type=int, default=2000)
-    parser.add_argument("--cron-time-limit", type=int, default=CRON_TIME_LIMIT, help="seconds")
-    options = parser.parse_args()
+    options = size_options(__doc__.splitlines()[0], small=200, large=2000)
     with bench_environment("topup", modules=("payment_demo", "finnsys_billing")) as env:
         limit = cron_time_limit(options.cron_time_limit)
         company = setup_company(env)
@@ -126,8 +111,8 @@ def main():
         env.cr.commit()
         small, small_done, _runs, _longest = bench(env, options.small, "Small")
         large, large_done, runs, longest = bench(env, options.large, "Large")
-        per_small = small.queries / max(small_done, 1)
-        per_large = large.queries / max(large_done, 1)
+        per_small = small.queries_per(small_done)
+        per_large = large.queries_per(large_done)
         print(
             f"=> queries per customer {per_large - per_small:+.1f} when customers grow tenfold "
             f"(target: +0 or less); the {options.large:,} took {runs} job run(s), "

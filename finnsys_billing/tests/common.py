@@ -1,3 +1,4 @@
+import threading
 import time
 import uuid
 
@@ -8,6 +9,16 @@ from odoo.tests import new_test_user
 from odoo.tests.common import BaseCase, get_db_name
 
 from odoo.addons.account.tests.common import AccountTestInvoicingCommon
+
+
+def demo_provider(env, company):
+    """Odoo's demo payment provider in ``company`` (a copy of it for another company than
+    its own), in test mode."""
+    provider = env["payment.provider"].sudo().search(
+        Domain("code", "=", "demo") & Domain("company_id", "=", company.id), limit=1
+    ) or env.ref("payment.payment_provider_demo").sudo().copy({"company_id": company.id})
+    provider.state = "test"
+    return provider
 
 
 class BillingFiguresMixin:
@@ -55,17 +66,7 @@ class BillingCommon(AccountTestInvoicingCommon):
     @classmethod
     def _demo_provider(cls, company=None):
         """The demo payment provider of ``company`` (default: the current one), in test mode."""
-        company = company or cls.env.company
-        provider = (
-            cls.env["payment.provider"]
-            .sudo()
-            .search(Domain("code", "=", "demo") & Domain("company_id", "=", company.id), limit=1)
-        )
-        provider = provider or cls.env.ref("payment.payment_provider_demo").sudo().copy(
-            {"company_id": company.id}
-        )
-        provider.state = "test"
-        return provider
+        return demo_provider(cls.env, company or cls.env.company)
 
     @classmethod
     def _saved_demo_card(cls, partner, ref):
@@ -85,6 +86,27 @@ class BillingCommon(AccountTestInvoicingCommon):
             }
         )
         return provider, card, token
+
+    def _demo_transaction(self, provider, partner, amount, reference, **values):
+        """A transaction of ``partner`` with the demo ``provider`` in the company's currency,
+        created as the portal creates it (sudo); ``values`` add or replace fields (invoices,
+        a token, another operation)."""
+        return (
+            self.env["payment.transaction"]
+            .sudo()
+            .create(
+                {
+                    "provider_id": provider.id,
+                    "payment_method_id": self.env.ref("payment_demo.payment_method_demo").id,
+                    "partner_id": partner.id,
+                    "amount": amount,
+                    "currency_id": self.env.company.currency_id.id,
+                    "reference": reference,
+                    "operation": "online_direct",
+                    **values,
+                }
+            )
+        )
 
     @classmethod
     def _customer(cls, name, mode, limit=0.0, **values):
@@ -222,3 +244,34 @@ class CommittedCompanyCase(BaseCase):
                 cr.rollback()
                 time.sleep(0.05)
         return False
+
+    def _race(self, first, second):
+        """Run ``first(env)`` in one transaction and, while it holds its locks, ``second(env)``
+        in a thread on a second one; commit the first once the second waits on a lock.
+
+        Returns what ``first`` returned, whether the second waited, and the second's outcome:
+        what it returned (committed) or the error it raised (rolled back).
+        """
+        outcome = {}
+
+        def run_second(env_b):
+            try:
+                outcome["second"] = second(env_b)
+                env_b.cr.commit()
+            except Exception as error:  # noqa: BLE001 - the caller asserts it
+                outcome["second"] = error
+                env_b.cr.rollback()
+
+        with self.registry.cursor() as cr_a, self.registry.cursor() as cr_b:
+            # Environments are built in the main thread: the test runner holds the registry
+            # lock that building one needs.
+            env_a, env_b = self._env(cr_a), self._env(cr_b)
+            cr_b.execute("SELECT pg_backend_pid()")
+            pid_b = cr_b.fetchone()[0]
+            first_result = first(env_a)
+            worker = threading.Thread(target=run_second, args=(env_b,))
+            worker.start()
+            blocked = self._wait_until_blocked(pid_b, thread=worker)
+            cr_a.commit()
+            worker.join(30)
+        return first_result, blocked, outcome.get("second")

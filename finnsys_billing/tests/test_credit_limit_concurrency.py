@@ -1,5 +1,3 @@
-import threading
-
 import psycopg2.errors
 
 from odoo.exceptions import RedirectWarning, UserError
@@ -50,34 +48,15 @@ class TestCreditLimitConcurrency(CommittedCompanyCase):
     @mute_logger("odoo.sql_db")
     def test_second_invoice_waits_then_cannot_pass_the_limit(self):
         first_id, second_id = self.invoice_ids
-        outcome = {}
-
-        def post(env_b):
-            # Environments are built in the main thread: the test runner holds the registry
-            # lock that building one needs.
-            try:
-                env_b["account.move"].browse(second_id).action_post()
-            except Exception as error:  # noqa: BLE001 - asserted in the main thread
-                outcome["second"] = error
-                env_b.cr.rollback()
-
-        with self.registry.cursor() as cr_a, self.registry.cursor() as cr_b:
-            env_a, env_b = self._env(cr_a), self._env(cr_b)
-            cr_b.execute("SELECT pg_backend_pid()")
-            pid_b = cr_b.fetchone()[0]
-            env_a["account.move"].browse(first_id).action_post()
-            worker = threading.Thread(target=post, args=(env_b,))
-            worker.start()
-            blocked = self._wait_until_blocked(pid_b)
-            cr_a.commit()
-            worker.join(30)
-        self.assertTrue(
-            blocked, f"the second posting should wait for the first one: {outcome.get('second')!r}"
+        _first, blocked, second = self._race(
+            lambda env: env["account.move"].browse(first_id).action_post(),
+            lambda env: env["account.move"].browse(second_id).action_post(),
         )
+        self.assertTrue(blocked, f"the second posting should wait for the first one: {second!r}")
 
         # The second worker fails with a serialization error, which Odoo's request and cron
         # handling retry; on retry it sees the first invoice and is refused.
-        self.assertIsInstance(outcome.get("second"), psycopg2.errors.SerializationFailure)
+        self.assertIsInstance(second, psycopg2.errors.SerializationFailure)
         with self.registry.cursor() as cr_retry:
             env_retry = self._env(cr_retry)
             with self.assertRaises((UserError, RedirectWarning)):

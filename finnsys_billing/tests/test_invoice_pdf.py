@@ -1,24 +1,8 @@
-import base64
-import io
-import shutil
-import subprocess
-import tempfile
-import unittest
-from pathlib import Path
-
-from PIL import Image
-
 from odoo.tests import HttpCase, tagged
 from odoo.tools import format_amount
 
 from .common import BillingCommon
-
-
-def png_logo():
-    image = Image.new("RGB", (40, 20), "navy")
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG")
-    return base64.b64encode(buffer.getvalue())
+from .pdf_common import SELLER, pdf_fonts, pdf_text, png_logo, require_poppler
 
 
 @tagged("post_install", "-at_install")
@@ -28,31 +12,9 @@ class TestInvoicePdf(BillingCommon, HttpCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        if not (shutil.which("pdftotext") and shutil.which("pdffonts")):
-            raise unittest.SkipTest("poppler-utils (pdftotext, pdffonts) is not installed")
-        cls.env.company.write(
-            {
-                "name": "Nordic Seller Oy",
-                "street": "Mannerheimintie 12",
-                "zip": "00100",
-                "city": "Helsinki",
-                "vat": "FI12345671",
-                "logo": png_logo(),
-            }
-        )
+        require_poppler("pdftotext", "pdffonts")
+        cls.env.company.write({**SELLER, "zip": "00100", "city": "Helsinki", "logo": png_logo()})
         cls.customer = cls._customer("Buyer Industries", "postpaid", street="1 Harbour Road")
-
-    def _read(self, pdf):
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder, "invoice.pdf")
-            path.write_bytes(pdf)
-            text = subprocess.run(
-                ["pdftotext", "-layout", path, "-"], capture_output=True, text=True, check=True
-            ).stdout
-            fonts = subprocess.run(
-                ["pdffonts", path], capture_output=True, text=True, check=True
-            ).stdout
-        return text, fonts
 
     def test_invoice_pdf_names_the_seller_and_is_real_text(self):
         invoice = self._invoice(self.customer, 1234.5)
@@ -62,7 +24,7 @@ class TestInvoicePdf(BillingCommon, HttpCase):
             .with_context(force_report_rendering=True)
             ._render_qweb_pdf("account.account_invoices", invoice.ids)
         )
-        text, fonts = self._read(pdf)
+        text, fonts = pdf_text(pdf), pdf_fonts(pdf)
         for expected in (
             "Nordic Seller Oy",
             "Mannerheimintie 12",

@@ -1,35 +1,8 @@
-import shutil
-import subprocess
-import tempfile
-import unittest
-from pathlib import Path
-
 from odoo.tests import HttpCase, tagged
 from odoo.tools import format_amount
 
 from .common import BillingCommon
-from .test_invoice_pdf import png_logo
-
-
-def pdf_text(pdf):
-    """The text of ``pdf`` as pdftotext reads it, with plain spaces."""
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder, "receipt.pdf")
-        path.write_bytes(pdf)
-        text = subprocess.run(
-            ["pdftotext", "-layout", path, "-"], capture_output=True, text=True, check=True
-        ).stdout
-    return text.replace("\xa0", " ")
-
-
-def receipt_pdf(env, payment):
-    """The receipt PDF of ``payment``, printed by wkhtmltopdf even in tests."""
-    pdf, _type = (
-        env["ir.actions.report"]
-        .with_context(force_report_rendering=True)
-        ._render_qweb_pdf("account.action_report_payment_receipt", payment.ids)
-    )
-    return pdf
+from .pdf_common import SELLER, pdf_text, png_logo, receipt_pdf, require_poppler
 
 
 @tagged("post_install", "-at_install")
@@ -39,17 +12,8 @@ class TestPaymentReceipt(BillingCommon, HttpCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        if not shutil.which("pdftotext"):
-            raise unittest.SkipTest("poppler-utils (pdftotext) is not installed")
-        cls.env.company.write(
-            {
-                "name": "Nordic Seller Oy",
-                "street": "Mannerheimintie 12",
-                "city": "Helsinki",
-                "vat": "FI12345671",
-                "logo": png_logo(),
-            }
-        )
+        require_poppler()
+        cls.env.company.write({**SELLER, "city": "Helsinki", "logo": png_logo()})
         cls.customer = cls._customer("Receipt Buyer Ltd", "prepaid")
         cls.provider, cls.card, cls.token = cls._saved_demo_card(cls.customer, "receipt-4242")
 
@@ -60,17 +24,14 @@ class TestPaymentReceipt(BillingCommon, HttpCase):
         return format_amount(self.env, amount, self.env.company.currency_id).replace("\xa0", " ")
 
     def _topup(self, amount):
-        tx = self.env["payment.transaction"].create(
-            {
-                "provider_id": self.provider.id,
-                "payment_method_id": self.card.id,
-                "token_id": self.token.id,
-                "amount": amount,
-                "currency_id": self.env.company.currency_id.id,
-                "partner_id": self.customer.id,
-                "reference": "TOPUP-RECEIPT-1",
-                "operation": "online_token",
-            }
+        tx = self._demo_transaction(
+            self.provider,
+            self.customer,
+            amount,
+            "TOPUP-RECEIPT-1",
+            payment_method_id=self.card.id,
+            token_id=self.token.id,
+            operation="online_token",
         )
         tx._set_done()
         tx._post_process()

@@ -1,6 +1,4 @@
 import io
-import shutil
-import unittest
 from datetime import date, datetime, timedelta
 
 import openpyxl
@@ -12,7 +10,7 @@ from odoo.tests import HttpCase, new_test_user, tagged
 from odoo.tools import SQL, format_amount
 
 from .common import BillingCommon
-from .test_payment_receipt import pdf_text
+from .pdf_common import SELLER, pdf_text, require_poppler
 
 MARCH = {"date_from": "2026-03-01", "date_to": "2026-03-31"}
 
@@ -49,21 +47,7 @@ class StatementCommon(BillingCommon):
     def _topup(self, partner, amount, day):
         """A card top-up as the portal makes it: a transaction without invoices, paid."""
         with freeze_time(day):
-            tx = (
-                self.env["payment.transaction"]
-                .sudo()
-                .create(
-                    {
-                        "provider_id": self.provider.id,
-                        "payment_method_id": self.env.ref("payment_demo.payment_method_demo").id,
-                        "partner_id": partner.id,
-                        "amount": amount,
-                        "currency_id": self.env.company.currency_id.id,
-                        "reference": f"TOPUP-{partner.id}-{day}",
-                        "operation": "online_direct",
-                    }
-                )
-            )
+            tx = self._demo_transaction(self.provider, partner, amount, f"TOPUP-{partner.id}-{day}")
             tx._set_done()
             tx._post_process()
         return tx
@@ -267,11 +251,8 @@ class TestStatementPrint(StatementCommon, HttpCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        if not shutil.which("pdftotext"):
-            raise unittest.SkipTest("poppler-utils (pdftotext) is not installed")
-        cls.env.company.write(
-            {"name": "Nordic Seller Oy", "street": "Mannerheimintie 12", "vat": "FI12345671"}
-        )
+        require_poppler()
+        cls.env.company.write(SELLER)
 
     def test_pdf_names_customer_seller_and_balances(self):
         ops = self._build_march()

@@ -1,6 +1,4 @@
-import shutil
 import threading
-import unittest
 import uuid
 from datetime import timedelta
 from unittest.mock import patch
@@ -12,6 +10,7 @@ from odoo.fields import Domain
 from odoo.tests import HttpCase, tagged
 
 from .common import CommittedCompanyCase
+from .pdf_common import require_poppler
 from .test_statement import StatementCommon
 
 MARCH_DATA = {"date_from": "2026-03-01", "date_to": "2026-03-31"}
@@ -25,8 +24,7 @@ class TestStatementBatchPdf(StatementCommon, HttpCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        if not shutil.which("pdftotext"):
-            raise unittest.SkipTest("poppler-utils (pdftotext) is not installed")
+        require_poppler()
         cls.third = cls._customer("Third Ledger Co", "postpaid", email="third@ledger.example")
 
     def test_batch_is_one_wkhtmltopdf_run_cut_into_each_customers_statement(self):

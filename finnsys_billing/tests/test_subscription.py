@@ -187,12 +187,7 @@ class TestSubscriptionPayment(SubscriptionCommon):
         )
 
     def test_online_postpaid_invoice_is_charged_to_the_saved_card(self):
-        provider = (
-            self.env.ref("payment.payment_provider_demo")
-            .sudo()
-            .copy({"company_id": self.env.company.id})
-        )
-        provider.state = "test"
+        provider = self._demo_provider()
         customer = self._customer("Postpaid Card", "postpaid")
         token = (
             self.env["payment.token"]

@@ -65,33 +65,11 @@ class TestSubscriptionConcurrency(CommittedCompanyCase):
 
     @mute_logger("odoo.sql_db")
     def test_two_runs_at_once_then_a_rerun_make_one_invoice(self):
-        outcome = {}
-
-        def second_run(env_b):
-            # Environments are built in the main thread: the test runner holds the registry
-            # lock that building one needs.
-            try:
-                outcome["second"] = self._invoice(env_b).ids
-                env_b.cr.commit()
-            except Exception as error:  # noqa: BLE001 - asserted in the main thread
-                outcome["second"] = error
-                env_b.cr.rollback()
-
-        with self.registry.cursor() as cr_a, self.registry.cursor() as cr_b:
-            env_a, env_b = self._env(cr_a), self._env(cr_b)
-            cr_b.execute("SELECT pg_backend_pid()")
-            pid_b = cr_b.fetchone()[0]
-            first = self._invoice(env_a)
-            self.assertEqual(len(first), 1)
-            worker = threading.Thread(target=second_run, args=(env_b,))
-            worker.start()
-            blocked = self._wait_until_blocked(pid_b)
-            cr_a.commit()
-            worker.join(30)
-        self.assertTrue(blocked, f"the second run should wait for the first: {outcome!r}")
+        first, blocked, second = self._race(self._invoice, lambda env: self._invoice(env).ids)
+        self.assertEqual(len(first), 1)
+        self.assertTrue(blocked, f"the second run should wait for the first: {second!r}")
         # The second run either finds the period taken or fails with a serialization error
         # (which the cron retries); it never creates an invoice.
-        second = outcome.get("second")
         if isinstance(second, Exception):
             self.assertIsInstance(second, psycopg2.errors.SerializationFailure)
         else:

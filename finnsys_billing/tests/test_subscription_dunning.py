@@ -7,7 +7,7 @@ from odoo.fields import Domain
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
-from .common import CommittedCompanyCase
+from .common import CommittedCompanyCase, demo_provider
 from .test_subscription import SubscriptionCommon
 
 
@@ -15,12 +15,7 @@ class DunningCommon(SubscriptionCommon):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.provider = (
-            cls.env.ref("payment.payment_provider_demo")
-            .sudo()
-            .copy({"company_id": cls.env.company.id})
-        )
-        cls.provider.state = "test"
+        cls.provider = cls._demo_provider()
         cls.dunning_cron = cls.env.ref("finnsys_billing.ir_cron_subscription_dunning")
         cls.Dunning = cls.env["finnsys.subscription.dunning"]
 
@@ -152,21 +147,13 @@ class TestSubscriptionDunning(DunningCommon):
         customer, _token, _subscription, invoice = self._failed_subscription()
         dunning = self._dunning(invoice)
         # The customer pays from the invoice's portal page with a new card.
-        tx = (
-            self.env["payment.transaction"]
-            .sudo()
-            .create(
-                {
-                    "provider_id": self.provider.id,
-                    "payment_method_id": self.env.ref("payment_demo.payment_method_demo").id,
-                    "partner_id": customer.id,
-                    "operation": "online_direct",
-                    "amount": invoice.amount_residual,
-                    "currency_id": invoice.currency_id.id,
-                    "reference": f"{invoice.name}-portal",
-                    "invoice_ids": [Command.set(invoice.ids)],
-                }
-            )
+        tx = self._demo_transaction(
+            self.provider,
+            customer,
+            invoice.amount_residual,
+            f"{invoice.name}-portal",
+            currency_id=invoice.currency_id.id,
+            invoice_ids=[Command.set(invoice.ids)],
         )
         tx._process("demo", {"reference": tx.reference, "simulated_state": "done"})
         tx._post_process()
@@ -211,8 +198,7 @@ class TestSubscriptionDunningConcurrency(CommittedCompanyCase):
 
     @classmethod
     def _setup_committed_data(cls, env, company):
-        provider = env.ref("payment.payment_provider_demo").copy({"company_id": company.id})
-        provider.state = "test"
+        provider = demo_provider(env, company)
         subscription = cls._committed_subscription(
             env, company, {"name": "Race Card", "email": "race@card.example"}, "2026-03-01"
         )

@@ -9,7 +9,7 @@ from odoo.fields import Domain
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
-from .common import CommittedCompanyCase
+from .common import CommittedCompanyCase, demo_provider
 
 
 @tagged("post_install", "-at_install")
@@ -25,10 +25,7 @@ class TestTopupConcurrency(CommittedCompanyCase):
 
     @classmethod
     def _setup_committed_data(cls, env, company):
-        provider = env["payment.provider"].search(
-            Domain("code", "=", "demo") & Domain("company_id", "=", company.id), limit=1
-        ) or env.ref("payment.payment_provider_demo").copy({"company_id": company.id})
-        provider.state = "test"
+        provider = demo_provider(env, company)
         cls.customer_id = cls._prepaid_customer(env, company, provider, "Racer").id
         # Auto top-up off: only the first customer is due, so the workers never post a
         # payment themselves (posting registers a post-commit hook that opens a cursor,
@@ -166,35 +163,16 @@ class TestTopupConcurrency(CommittedCompanyCase):
     def test_same_crossing_waits_for_the_first_worker_then_yields(self):
         """Two workers opening the attempt of one crossing: the second waits on the unique key
         and, once the first commits, gets nothing to charge."""
-        outcome = {}
         key = f"topup:{self.second_id}:{self.company_id}:race"
 
         def insert(env):
-            try:
-                partner = env["res.partner"].browse(self.second_id)
-                company = env["res.company"].browse(self.company_id)
-                outcome["second"] = env["finnsys.topup.attempt"]._insert(
-                    partner, company, key, "cron"
-                )
-                env.cr.commit()
-            except Exception as error:  # noqa: BLE001 - asserted in the main thread
-                outcome["second"] = error
-                env.cr.rollback()
+            partner = env["res.partner"].browse(self.second_id)
+            company = env["res.company"].browse(self.company_id)
+            return env["finnsys.topup.attempt"]._insert(partner, company, key, "cron")
 
-        with self.registry.cursor() as cr_a, self.registry.cursor() as cr_b:
-            env_a, env_b = self._env(cr_a), self._env(cr_b)
-            cr_b.execute("SELECT pg_backend_pid()")
-            pid_b = cr_b.fetchone()[0]
-            partner = env_a["res.partner"].browse(self.second_id)
-            company = env_a["res.company"].browse(self.company_id)
-            first = env_a["finnsys.topup.attempt"]._insert(partner, company, key, "cron")
-            self.assertTrue(first)
-            worker = threading.Thread(target=insert, args=(env_b,))
-            worker.start()
-            self._wait_until_blocked_or_done(pid_b, [worker])
-            cr_a.commit()
-            worker.join(30)
-        self.assertFalse(outcome.get("second"), outcome.get("second"))
+        first, _blocked, second = self._race(insert, insert)
+        self.assertTrue(first)
+        self.assertFalse(second, second)
         with self.registry.cursor() as cr:
             count = self._env(cr)["finnsys.topup.attempt"].search_count(
                 Domain("idempotency_key", "=", key)

@@ -7,7 +7,7 @@ from odoo.tools import mute_logger
 
 from odoo.addons.account.tests.common import AccountTestInvoicingCommon
 
-from .common import CommittedCompanyCase
+from .common import CommittedCompanyCase, demo_provider
 
 
 def demo_top_up(env, provider, customer, amount, reference):
@@ -175,8 +175,7 @@ class TestWithdrawalCardRefundRace(CommittedCompanyCase):
 
     @classmethod
     def _setup_committed_data(cls, env, company):
-        provider = env.ref("payment.payment_provider_demo").copy({"company_id": company.id})
-        provider.state = "test"
+        provider = demo_provider(env, company)
         customer = env["res.partner"].create(
             {
                 "name": "Raced Refund Ltd",

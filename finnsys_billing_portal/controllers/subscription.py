@@ -55,6 +55,18 @@ def chosen_token(raw, customer, company):
     return token, None
 
 
+def subscription_action(action):
+    """The route of a self-service action on one subscription: a form the logged-in customer
+    posts (CSRF-checked) to ``/my/subscriptions/<id>/<action>``."""
+    return http.route(
+        f"/my/subscriptions/<int:subscription_id>/{action}",
+        type="http",
+        auth="user",
+        website=True,
+        methods=["POST"],
+    )
+
+
 class BillingSubscriptionPortal(BillingPortal):
     """The customer's subscriptions: list, detail and self-service."""
 
@@ -226,13 +238,7 @@ class BillingSubscriptionPortal(BillingPortal):
             preview=dict(preview, plan=new_plan, posted=posted, signature=signature),
         )
 
-    @http.route(
-        "/my/subscriptions/<int:subscription_id>/change-plan",
-        type="http",
-        auth="user",
-        website=True,
-        methods=["POST"],
-    )
+    @subscription_action("change-plan")
     def portal_billing_subscription_change_plan(self, subscription_id, signature=None, **form):
         """Change the plan today with the figures the customer saw: refused (403) when the
         plan is not offered or the figures are not the server's, and (409, with the new
@@ -268,13 +274,7 @@ class BillingSubscriptionPortal(BillingPortal):
             return self._finnsys_subscription_refused(subscription, 400, error.args[0])
         return request.redirect(f"/my/subscriptions/{subscription.id}?done=plan")
 
-    @http.route(
-        "/my/subscriptions/<int:subscription_id>/cancel",
-        type="http",
-        auth="user",
-        website=True,
-        methods=["POST"],
-    )
+    @subscription_action("cancel")
     def portal_billing_subscription_cancel(self, subscription_id, reason=None, note=None, **kw):
         """Cancel at the end of the invoiced period, with a reason from the list."""
         subscription = self._finnsys_subscription(subscription_id)
@@ -295,13 +295,7 @@ class BillingSubscriptionPortal(BillingPortal):
         subscription.action_subscription_cancel_at_period_end(reason, note or False)
         return request.redirect(f"/my/subscriptions/{subscription.id}?done=cancel")
 
-    @http.route(
-        "/my/subscriptions/<int:subscription_id>/undo-cancel",
-        type="http",
-        auth="user",
-        website=True,
-        methods=["POST"],
-    )
+    @subscription_action("undo-cancel")
     def portal_billing_subscription_undo_cancel(self, subscription_id, **kw):
         subscription = self._finnsys_subscription(subscription_id)
         if not subscription.finnsys_can_undo_cancel():
@@ -313,13 +307,7 @@ class BillingSubscriptionPortal(BillingPortal):
         subscription.action_subscription_undo_cancel()
         return request.redirect(f"/my/subscriptions/{subscription.id}?done=undo")
 
-    @http.route(
-        "/my/subscriptions/<int:subscription_id>/payment-method",
-        type="http",
-        auth="user",
-        website=True,
-        methods=["POST"],
-    )
+    @subscription_action("payment-method")
     def portal_billing_subscription_token(self, subscription_id, token_id=None, **kw):
         """Pay the subscription with one of the company's saved methods, or the default."""
         subscription = self._finnsys_subscription(subscription_id)

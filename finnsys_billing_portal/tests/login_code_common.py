@@ -6,6 +6,8 @@ from contextlib import contextmanager
 from odoo.tests import HttpCase, new_test_user
 from odoo.tests.common import Opener
 
+from .portal_common import new_portal_customer
+
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]*)"')
 # The token is also in the page's session script, so strip every occurrence of it.
 TOKEN_RE = re.compile(r"[0-9a-f]{40}o[0-9]*")
@@ -18,18 +20,15 @@ class LoginCodeCase(HttpCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        customer = cls.env["res.partner"].create(
-            {"name": "Code Customer Co", "is_company": True, "billing_mode": "prepaid"}
-        )
-        cls.portal_user = new_test_user(
+        _customer, cls.portal_user = new_portal_customer(
             cls.env,
-            login="cora@code.example",
+            "Code Customer Co",
+            "prepaid",
+            "cora@code.example",
             email="cora@code.example",
             password="cora-password-1",
-            groups="base.group_portal",
             name="Cora Code",
         )
-        cls.portal_user.partner_id.parent_id = customer
         cls.other_portal_user = new_test_user(
             cls.env,
             login="otto@code.example",

@@ -5,9 +5,26 @@ from odoo.tests import HttpCase, new_test_user
 
 from odoo.addons.finnsys_billing.tests.surcharge_common import SurchargeRuleMixin
 
+# The records a refused payment must not create.
+WATCHED_MODELS = ("payment.transaction", "account.payment", "finnsys.surcharge.consent")
+
+
+def new_portal_customer(env, company_name, mode, login, **user_values):
+    """A customer company ``company_name`` billed in ``mode`` and its portal contact
+    ``login`` (password: the login, unless ``user_values`` give one): (customer, user)."""
+    customer = env["res.partner"].create(
+        {"name": company_name, "is_company": True, "customer_rank": 1, "billing_mode": mode}
+    )
+    user_values.setdefault("password", login)
+    user = new_test_user(env, login=login, groups="base.group_portal", **user_values)
+    user.partner_id.parent_id = customer
+    return customer, user
+
 
 class BillingPortalCommon(SurchargeRuleMixin, HttpCase):
     """Two customers of the main company, each with a portal contact, and Odoo's demo provider."""
+
+    watched_models = WATCHED_MODELS
 
     @classmethod
     def setUpClass(cls):
@@ -25,21 +42,31 @@ class BillingPortalCommon(SurchargeRuleMixin, HttpCase):
 
     @classmethod
     def _portal_customer(cls, name, mode, login, limit=0.0):
-        customer = cls.env["res.partner"].create(
-            {"name": name, "is_company": True, "customer_rank": 1, "billing_mode": mode}
+        customer, _user = new_portal_customer(
+            cls.env, name, mode, login, name=f"{name} Contact", email=f"{login}@customer.example"
         )
         if limit:
             customer.credit_limit = limit
-        user = new_test_user(
-            cls.env,
-            login=login,
-            password=login,
-            groups="base.group_portal",
-            name=f"{name} Contact",
-            email=f"{login}@customer.example",
-        )
-        user.partner_id.parent_id = customer
         return customer
+
+    @classmethod
+    def _topup_customer(cls, name, login):
+        """A prepaid portal customer with a saved card, who may top up 20 to 1,000."""
+        cls.company.write({"billing_portal_topup_min": 20.0, "billing_portal_topup_max": 1000.0})
+        customer = cls._portal_customer(name, "prepaid", login)
+        return customer, cls._token(customer, "5555")
+
+    @classmethod
+    def _unpayable_invoices(cls, foreign_amount, paid_amount, cancelled_amount):
+        """Invoices the customer may not pay: another customer's, a paid one (in the backend)
+        and a cancelled one: (foreign, paid, cancelled)."""
+        foreign = cls._post_invoice(cls.other_customer, foreign_amount)
+        paid = cls._post_invoice(cls.customer, paid_amount)
+        cls._pay_in_backend(paid, paid_amount)
+        cancelled = cls._post_invoice(cls.customer, cancelled_amount)
+        cancelled.button_draft()
+        cancelled.button_cancel()
+        return foreign, paid, cancelled
 
     @classmethod
     def _gold_plan(cls):
@@ -121,6 +148,28 @@ class BillingPortalCommon(SurchargeRuleMixin, HttpCase):
             "csrf_token": csrf_token,
             **params,
         }
+
+    def _counts(self):
+        """How many records of each of ``watched_models`` exist, archived ones included."""
+        return {
+            model: self.env[model].sudo().with_context(active_test=False).search_count([])
+            for model in self.watched_models
+        }
+
+    def _assert_nothing_created(self, before, context=""):
+        """No record of ``watched_models`` was created since ``before`` (``_counts()``)."""
+        self.env.invalidate_all()
+        self.assertEqual(self._counts(), before, f"{context}: a record was created")
+
+    def _accepted(self, url, params):
+        """Call a transaction route that must accept ``params``: the transaction it made."""
+        response = self._jsonrpc(url, params)
+        self.assertEqual(response.status_code, 200, response.text[:300])
+        body = response.json()
+        self.assertIn("result", body, body)
+        return self.env["payment.transaction"].search(
+            [("reference", "=", body["result"]["reference"])]
+        )
 
     def _jsonrpc(self, url, params):
         """Call a JSON-RPC route as Odoo's ``rpc()`` does; the HTTP response."""

@@ -1,4 +1,6 @@
-from odoo.tests import HttpCase, new_test_user, tagged
+from odoo.tests import HttpCase, tagged
+
+from .portal_common import new_portal_customer
 
 
 @tagged("post_install", "-at_install")
@@ -6,18 +8,14 @@ class TestPortalHome(HttpCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.customer = cls.env["res.partner"].create(
-            {"name": "Portal Customer Co", "is_company": True, "billing_mode": "prepaid"}
-        )
-        cls.portal_user = new_test_user(
+        cls.customer, cls.portal_user = new_portal_customer(
             cls.env,
-            login="portal_customer",
-            password="portal_customer",
-            groups="base.group_portal",
+            "Portal Customer Co",
+            "prepaid",
+            "portal_customer",
             name="Pat Portal",
             email="pat@portal.example",
         )
-        cls.portal_user.partner_id.parent_id = cls.customer
 
     def test_portal_user_opens_my_home(self):
         self.authenticate("portal_customer", "portal_customer")

@@ -13,22 +13,12 @@ class TestPortalPayBadInput(BillingPortalCommon):
     def setUpClass(cls):
         super().setUpClass()
         cls.invoice = cls._post_invoice(cls.customer, 100.0)
-        cls.foreign = cls._post_invoice(cls.other_customer, 100.0)
-        cls.paid = cls._post_invoice(cls.customer, 30.0)
-        cls._pay_in_backend(cls.paid, 30.0)
-        cls.cancelled = cls._post_invoice(cls.customer, 20.0)
-        cls.cancelled.button_draft()
-        cls.cancelled.button_cancel()
+        cls.foreign, cls.paid, cls.cancelled = cls._unpayable_invoices(100.0, 30.0, 20.0)
 
     def setUp(self):
         super().setUp()
         self.authenticate("pp_user", "pp_user")
-        self.tx_count = self.env["payment.transaction"].search_count([])
-        self.payment_count = self.env["account.payment"].search_count([])
-
-    def _assert_nothing_created(self):
-        self.assertEqual(self.env["payment.transaction"].search_count([]), self.tx_count)
-        self.assertEqual(self.env["account.payment"].search_count([]), self.payment_count)
+        self.counts = self._counts()
 
     def _post_amount(self, invoice, amount, terms=True, csrf=True):
         data = {"amount": amount} if amount is not None else {}
@@ -51,31 +41,31 @@ class TestPortalPayBadInput(BillingPortalCommon):
                 response = self._post_amount(self.invoice, amount)
                 self.assertEqual(response.status_code, 400)
                 self.assertIn("o_billing_pay_error", response.text)
-        self._assert_nothing_created()
+        self._assert_nothing_created(self.counts)
 
     def test_valid_amount_with_terms_shows_the_payment_form(self):
         response = self._post_amount(self.invoice, "40.5")
         self.assertEqual(response.status_code, 200)
         self.assertIn("o_payment_form", response.text)
         self.assertIn(f"/invoice/transaction/{self.invoice.id}", response.text)
-        self._assert_nothing_created()
+        self._assert_nothing_created(self.counts)
 
     def test_missing_terms_is_refused(self):
         response = self._post_amount(self.invoice, "40", terms=False)
         self.assertEqual(response.status_code, 400)
         self.assertIn("terms and conditions", response.text)
-        self._assert_nothing_created()
+        self._assert_nothing_created(self.counts)
 
     def test_post_without_csrf_is_refused(self):
         response = self._post_amount(self.invoice, "40", csrf=False)
         self.assertEqual(response.status_code, 400)
-        self._assert_nothing_created()
+        self._assert_nothing_created(self.counts)
 
     def test_other_customers_invoice_is_not_found(self):
         self.assertEqual(self._post_amount(self.foreign, "10").status_code, 404)
         self.assertEqual(self.url_open(f"/my/invoices/{self.foreign.id}/pay").status_code, 404)
         self._assert_refused(self._rpc(self.foreign, 10.0), 404)
-        self._assert_nothing_created()
+        self._assert_nothing_created(self.counts)
 
     def test_paid_and_cancelled_invoices_are_refused(self):
         for invoice in (self.paid, self.cancelled):
@@ -83,14 +73,14 @@ class TestPortalPayBadInput(BillingPortalCommon):
                 response = self._post_amount(invoice, "10")
                 self.assertIn(response.status_code, (400, 404))
                 self._assert_refused(self._rpc(invoice, 10.0), 400, "cannot be paid online")
-        self._assert_nothing_created()
+        self._assert_nothing_created(self.counts)
 
     def test_transaction_route_refuses_bad_amounts(self):
         for amount in (-1, 0, 0.001, 100.01, 1e9, "NaN", "inf", "abc", None):
             with self.subTest(amount=amount):
                 token = terms_token(self.env, self.invoice, 10.0)
                 self._assert_refused(self._rpc(self.invoice, amount, access_token=token), 400)
-        self._assert_nothing_created()
+        self._assert_nothing_created(self.counts)
 
     def test_transaction_route_refuses_an_amount_other_than_the_accepted_one(self):
         token = terms_token(self.env, self.invoice, 10.0)
@@ -98,15 +88,15 @@ class TestPortalPayBadInput(BillingPortalCommon):
         # The invoice's portal token is no proof that the terms were accepted on the pay page.
         reply = self._rpc(self.invoice, 10.0, access_token=self.invoice._portal_ensure_token())
         self._assert_refused(reply, 400, "terms")
-        self._assert_nothing_created()
+        self._assert_nothing_created(self.counts)
 
     def test_transaction_route_refuses_another_customers_token(self):
         self._assert_refused(self._rpc(self.invoice, 10.0, token_id=self.other_token.id), 404)
-        self._assert_nothing_created()
+        self._assert_nothing_created(self.counts)
 
     def test_transaction_route_refuses_missing_csrf(self):
         self._assert_refused(self._rpc(self.invoice, 10.0, csrf=False), 400, "session expired")
-        self._assert_nothing_created()
+        self._assert_nothing_created(self.counts)
 
     def _rpc_overdue(self, amount, csrf=True, csrf_token=None, **params):
         if csrf and not csrf_token:
@@ -124,7 +114,7 @@ class TestPortalPayBadInput(BillingPortalCommon):
                 self._assert_refused(self._rpc_overdue(amount), 400, "100.00")
         self._assert_refused(self._rpc_overdue(100.0, csrf=False), 400)
         self._assert_refused(self._rpc_overdue(100.0, token_id=self.other_token.id), 404)
-        self._assert_nothing_created()
+        self._assert_nothing_created(self.counts)
 
         csrf_token = self._csrf(f"/my/invoices/{self.invoice.id}/pay")
         response = self._rpc_overdue(100.0, csrf_token=csrf_token)
@@ -142,7 +132,7 @@ class TestPortalPayBadInput(BillingPortalCommon):
     def test_pay_all_overdue_refuses_a_card_that_carries_a_surcharge(self):
         self._card_surcharge_rule("707799")
         self._assert_refused(self._rpc_overdue(100.0), 400, "surcharge")
-        self._assert_nothing_created()
+        self._assert_nothing_created(self.counts)
 
     def test_partial_payment_with_saved_card_keeps_the_invoice_open(self):
         response = self._rpc(self.invoice, 40.0)

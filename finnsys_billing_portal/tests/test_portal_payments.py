@@ -5,7 +5,7 @@ import unittest
 from odoo.fields import Domain
 from odoo.tests import tagged
 
-from odoo.addons.finnsys_billing.tests.test_payment_receipt import pdf_text
+from odoo.addons.finnsys_billing.tests.pdf_common import pdf_text
 from odoo.addons.finnsys_billing_portal.controllers.portal import terms_token
 
 from .portal_common import BillingPortalCommon

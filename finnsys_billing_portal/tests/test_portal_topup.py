@@ -12,13 +12,11 @@ class TestPortalTopup(BillingPortalCommon):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.company.write({"billing_portal_topup_min": 20.0, "billing_portal_topup_max": 1000.0})
-        cls.prepaid = cls._portal_customer("Prepaid Co", "prepaid", "pre_user")
-        cls.prepaid_token = cls._token(cls.prepaid, "5555")
+        cls.prepaid, cls.prepaid_token = cls._topup_customer("Prepaid Co", "pre_user")
 
     def setUp(self):
         super().setUp()
-        self.tx_count = self.env["payment.transaction"].search_count([])
+        self.counts = self._counts()
 
     def _post(self, amount, terms=True, csrf=True):
         data = {"amount": amount}
@@ -28,23 +26,19 @@ class TestPortalTopup(BillingPortalCommon):
             data["csrf_token"] = self._csrf("/my/topup")
         return self.url_open("/my/topup", data=data, allow_redirects=False)
 
-    def _rpc(self, amount, token=None, csrf=True, **params):
+    def _rpc(self, amount, token=None, csrf=True, access_token=None, **params):
         csrf_token = self._csrf("/my/topup") if csrf else None
-        params = {
-            "access_token": topup_token(
-                self.env, self.prepaid, amount if isinstance(amount, float) else 50.0
-            ),
-            "amount": amount,
-            "provider_id": self.provider.id,
-            "payment_method_id": self.card.id,
-            "token_id": (token or self.prepaid_token).id,
-            "flow": "token",
-            "tokenization_requested": False,
-            "landing_route": "/my",
-            "is_validation": False,
-            "csrf_token": csrf_token,
+        access_token = access_token or topup_token(
+            self.env, self.prepaid, amount if isinstance(amount, float) else 50.0
+        )
+        params = self._token_payment_params(
+            amount,
+            access_token,
+            csrf_token,
+            token_id=(token or self.prepaid_token).id,
+            landing_route="/my",
             **params,
-        }
+        )
         return self._jsonrpc("/my/topup/transaction", params)
 
     def test_topup_amount_must_lie_in_the_company_range(self):
@@ -57,7 +51,7 @@ class TestPortalTopup(BillingPortalCommon):
         self.assertEqual(self._post("50", terms=False).status_code, 400)
         self.assertEqual(self._post("50", csrf=False).status_code, 400)
         self.assertEqual(self._post("50").status_code, 200)
-        self.assertEqual(self.env["payment.transaction"].search_count([]), self.tx_count)
+        self._assert_nothing_created(self.counts)
 
     def test_topup_page_names_itself_in_the_breadcrumbs(self):
         """Issue 16, item 8: the top-up page's breadcrumb was empty."""
@@ -76,7 +70,7 @@ class TestPortalTopup(BillingPortalCommon):
         self._assert_refused(self._rpc(50.0, token=self.other_token), 404)
         self.authenticate("pp_user", "pp_user")
         self._assert_refused(self._rpc(50.0, csrf=False), 404)
-        self.assertEqual(self.env["payment.transaction"].search_count([]), self.tx_count)
+        self._assert_nothing_created(self.counts)
 
     def test_postpaid_customer_has_no_topup(self):
         self.authenticate("pp_user", "pp_user")

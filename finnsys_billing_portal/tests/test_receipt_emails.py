@@ -6,7 +6,7 @@ from freezegun import freeze_time
 from odoo.fields import Domain
 from odoo.tests import HttpCase, tagged
 
-from odoo.addons.finnsys_billing.tests.test_payment_receipt import pdf_text, receipt_pdf
+from odoo.addons.finnsys_billing.tests.pdf_common import pdf_text, receipt_pdf
 from odoo.addons.finnsys_billing.tests.test_subscription import SubscriptionCommon
 from odoo.addons.finnsys_billing.tests.test_topup import TopupCommon
 

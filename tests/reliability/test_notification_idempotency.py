@@ -16,7 +16,7 @@ from odoo.fields import Domain
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
-from odoo.addons.finnsys_billing.tests.common import CommittedCompanyCase
+from odoo.addons.finnsys_billing.tests.common import CommittedCompanyCase, demo_provider
 from odoo.addons.finnsys_billing_portal.controllers.portal import terms_token, topup_token
 
 POST_PROCESS_CRON = "payment.cron_post_process_payment_tx"
@@ -209,11 +209,7 @@ class TestConcurrentNotifications(PaymentFiguresMixin, CommittedCompanyCase):
 
     @classmethod
     def _setup_committed_data(cls, env, company):
-        provider = env["payment.provider"].search(
-            Domain("code", "=", "demo") & Domain("company_id", "=", company.id), limit=1
-        ) or env.ref("payment.payment_provider_demo").copy({"company_id": company.id})
-        provider.state = "test"
-        cls.provider_id = provider.id
+        cls.provider_id = demo_provider(env, company).id
 
     def _customer(self, env, mode):
         return env["res.partner"].create(

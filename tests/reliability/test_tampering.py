@@ -69,20 +69,24 @@ class TamperingCase(ReliabilityPortalCase):
         self._assert_nothing_created(before, f"{url} {context}")
         return response
 
-    def _assert_accepted(self, url, params):
-        response = self._jsonrpc(url, params)
-        self.assertEqual(response.status_code, 200, response.text[:300])
-        body = response.json()
-        self.assertIn("result", body, body)
-        return self.env["payment.transaction"].search(
-            [("reference", "=", body["result"]["reference"])]
-        )
-
     def _assert_keys_required(self, url, params):
         """A crafted request without a key that the payment form always sends."""
         for key in ("provider_id", "payment_method_id", "token_id", "flow"):
             incomplete = {name: value for name, value in params.items() if name != key}
             self._assert_call_refused(url, incomplete, f"{key} left out")
+
+    def _assert_form_refuses(self, url, amounts, **data):
+        """The page's form, posted with each of ``amounts`` (and ``data``), answers 400 with
+        its error message and creates nothing."""
+        for amount in amounts:
+            values = {**data, "terms": "1", "csrf_token": self._csrf_token()}
+            if amount is not MISSING:
+                values["amount"] = str(amount)
+            before = self._counts()
+            response = self.url_open(url, data=values, allow_redirects=False)
+            self.assertEqual(response.status_code, 400, f"amount={amount!r}")
+            self.assertIn("o_billing_pay_error", response.text, f"amount={amount!r}")
+            self._assert_nothing_created(before, f"amount={amount!r}")
 
     def _sweep_amounts(self, url, due, sign):
         """Every bad amount, with a good signature and with a signature of the bad amount."""
@@ -99,21 +103,12 @@ class TamperingCase(ReliabilityPortalCase):
 @tagged("post_install", "-at_install")
 class TestAmountTampering(TamperingCase):
     def test_single_invoice_pay_page_refuses_bad_amounts(self):
-        url = f"/my/invoices/{self.invoice.id}/pay"
-        for amount in bad_amounts(100.0):
-            data = {"terms": "1", "csrf_token": self._csrf_token()}
-            if amount is not MISSING:
-                data["amount"] = str(amount)
-            before = self._counts()
-            response = self.url_open(url, data=data, allow_redirects=False)
-            self.assertEqual(response.status_code, 400, f"amount={amount!r}")
-            self.assertIn("o_billing_pay_error", response.text, f"amount={amount!r}")
-            self._assert_nothing_created(before, f"amount={amount!r}")
+        self._assert_form_refuses(f"/my/invoices/{self.invoice.id}/pay", bad_amounts(100.0))
 
     def test_invoice_transaction_refuses_bad_amounts(self):
         url = f"/invoice/transaction/{self.invoice.id}"
         self._sweep_amounts(url, 100.0, lambda amount: terms_token(self.env, self.invoice, amount))
-        tx = self._assert_accepted(
+        tx = self._accepted(
             url, self._payment_params(40.0, terms_token(self.env, self.invoice, 40.0))
         )
         self.assertEqual((tx.amount, tx.invoice_ids), (40.0, self.invoice))
@@ -124,7 +119,7 @@ class TestAmountTampering(TamperingCase):
             params = self._payment_params(amount, None, payment_reference="overdue")
             self._assert_call_refused(url, params, f"amount={amount!r}")
         params = self._payment_params(150.0, None, payment_reference="overdue")
-        tx = self._assert_accepted(url, params)
+        tx = self._accepted(url, params)
         self.assertEqual((tx.amount, tx.invoice_ids), (150.0, self.invoice + self.second))
 
     def test_invoice_transaction_refuses_a_signature_for_another_amount(self):
@@ -158,14 +153,9 @@ class TestAmountTampering(TamperingCase):
 
     def test_multi_invoice_pay_page_refuses_bad_amounts(self):
         invoices, __ = self._batch_route()
-        for amount in (*bad_amounts(150.0), 100.0):
-            data = {"invoice_ids": invoices.ids, "terms": "1", "csrf_token": self._csrf_token()}
-            if amount is not MISSING:
-                data["amount"] = str(amount)
-            before = self._counts()
-            response = self.url_open("/my/invoices/pay", data=data, allow_redirects=False)
-            self.assertEqual(response.status_code, 400, f"amount={amount!r}")
-            self._assert_nothing_created(before, f"amount={amount!r}")
+        self._assert_form_refuses(
+            "/my/invoices/pay", (*bad_amounts(150.0), 100.0), invoice_ids=invoices.ids
+        )
 
     def test_multi_invoice_transaction_refuses_bad_amounts(self):
         invoices, url = self._batch_route()
@@ -175,7 +165,7 @@ class TestAmountTampering(TamperingCase):
         self._assert_keys_required(
             url, self._payment_params(150.0, terms_token(self.env, invoices, 150.0))
         )
-        tx = self._assert_accepted(
+        tx = self._accepted(
             url, self._payment_params(150.0, terms_token(self.env, invoices, 150.0))
         )
         self.assertEqual((tx.amount, tx.invoice_ids), (150.0, invoices))
@@ -186,9 +176,7 @@ class TestTopupTampering(TamperingCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.company.write({"billing_portal_topup_min": 20.0, "billing_portal_topup_max": 1000.0})
-        cls.prepaid = cls._portal_customer("Tamper Prepaid Co", "prepaid", "tamper_pre")
-        cls.prepaid_token = cls._token(cls.prepaid, "5555")
+        cls.prepaid, cls.prepaid_token = cls._topup_customer("Tamper Prepaid Co", "tamper_pre")
 
     def setUp(self):
         super().setUp()
@@ -203,14 +191,7 @@ class TestTopupTampering(TamperingCase):
         return values
 
     def test_topup_page_refuses_bad_amounts(self):
-        for amount in bad_amounts(1000.0):
-            data = {"terms": "1", "csrf_token": self._csrf_token()}
-            if amount is not MISSING:
-                data["amount"] = str(amount)
-            before = self._counts()
-            response = self.url_open("/my/topup", data=data, allow_redirects=False)
-            self.assertEqual(response.status_code, 400, f"amount={amount!r}")
-            self._assert_nothing_created(before, f"amount={amount!r}")
+        self._assert_form_refuses("/my/topup", bad_amounts(1000.0))
 
     def test_topup_transaction_refuses_bad_amounts(self):
         def sign(amount):
@@ -222,7 +203,7 @@ class TestTopupTampering(TamperingCase):
             params = self._payment_params(50.0, token)
             self._assert_call_refused("/my/topup/transaction", params, f"token={token!r}")
         self._assert_keys_required("/my/topup/transaction", self._payment_params(50.0, sign(50.0)))
-        tx = self._assert_accepted("/my/topup/transaction", self._payment_params(50.0, sign(50.0)))
+        tx = self._accepted("/my/topup/transaction", self._payment_params(50.0, sign(50.0)))
         self.assertEqual((tx.amount, tx.partner_id.commercial_partner_id), (50.0, self.prepaid))
 
 
@@ -246,7 +227,7 @@ class TestSurchargeTampering(TamperingCase):
         self._assert_call_refused(url, self._signed(40.0), "surcharge missing")
         # The total with the surcharge, signed as if it were the amount: still 40 + 1.30 due.
         self._assert_call_refused(url, self._signed(41.30, surcharge=0), "total as the amount")
-        tx = self._assert_accepted(url, self._signed(40.0, surcharge=1.30))
+        tx = self._accepted(url, self._signed(40.0, surcharge=1.30))
         self.assertEqual(tx.amount, 41.30)
         self.assertEqual(tx.finnsys_surcharge_consent_id.surcharge, 1.30)
 

@@ -1,6 +1,66 @@
 import { rpc } from "@web/core/network/rpc";
 import { registry } from "@web/core/registry";
 
+// Steps the tours share: one place for each selector of the payment form.
+const SAVED_CARD = 'input[name="o_payment_radio"][data-payment-option-type="token"]';
+
+function acceptTermsAndContinue(form) {
+    // ``form`` is "pay" or "topup": both amount forms end with the terms and Continue.
+    return [
+        {
+            content: "Accept the terms",
+            trigger: `input#billing_${form}_terms`,
+            run: "click",
+        },
+        {
+            content: "Continue to the payment form",
+            trigger: `button.o_billing_${form}_continue`,
+            run: "click",
+            expectUnloadPage: true,
+        },
+    ];
+}
+
+function chooseSavedCard() {
+    return {
+        content: "Choose the saved card",
+        trigger: SAVED_CARD,
+        run: "click",
+    };
+}
+
+function enterNewCard() {
+    return [
+        {
+            content: "Choose a new card",
+            trigger: 'input[name="o_payment_radio"][data-payment-option-type="payment_method"]',
+            run: "click",
+        },
+        {
+            content: "Enter the card number",
+            trigger: "input#customer_input",
+            run: "edit 4111111111111111",
+        },
+    ];
+}
+
+function clickPay(content = "Pay", leavesPage = false) {
+    return {
+        content,
+        trigger: 'button[name="o_payment_submit_button"]:not(:disabled)',
+        run: "click",
+        expectUnloadPage: leavesPage,
+    };
+}
+
+function paidAmount(amount) {
+    return {
+        content: "The payment page shows the amount paid",
+        trigger: `.o_billing_payment_done .o_billing_payment_amount:contains(${amount})`,
+        timeout: 20000,
+    };
+}
+
 function chooseAmount(amount, payButton = ".o_billing_invoice_table a.o_billing_pay") {
     return [
         {
@@ -14,17 +74,7 @@ function chooseAmount(amount, payButton = ".o_billing_invoice_table a.o_billing_
             trigger: "input#billing_pay_amount",
             run: `edit ${amount}`,
         },
-        {
-            content: "Accept the terms",
-            trigger: "input#billing_pay_terms",
-            run: "click",
-        },
-        {
-            content: "Continue to the payment form",
-            trigger: "button.o_billing_pay_continue",
-            run: "click",
-            expectUnloadPage: true,
-        },
+        ...acceptTermsAndContinue("pay"),
         {
             content: "The payment form shows the chosen amount",
             trigger: `.o_payment_form, span:contains(${amount})`,
@@ -34,11 +84,7 @@ function chooseAmount(amount, payButton = ".o_billing_invoice_table a.o_billing_
 
 function landOnPayment(amount) {
     return [
-        {
-            content: "The payment page shows the amount paid",
-            trigger: `.o_billing_payment_done .o_billing_payment_amount:contains(${amount})`,
-            timeout: 20000,
-        },
+        paidAmount(amount),
         {
             content: "and the payment reference",
             trigger: ".o_billing_payment_done .o_billing_payment_reference:not(:empty)",
@@ -51,25 +97,13 @@ function landOnPayment(amount) {
 }
 
 function submitAndLand(amount) {
-    return [
-        {
-            content: "Pay",
-            trigger: 'button[name="o_payment_submit_button"]:not(:disabled)',
-            run: "click",
-            expectUnloadPage: true,
-        },
-        ...landOnPayment(amount),
-    ];
+    return [clickPay("Pay", true), ...landOnPayment(amount)];
 }
 
 registry.category("web_tour.tours").add("finnsys_portal_pay_saved_card_tour", {
     steps: () => [
         ...chooseAmount("40.00"),
-        {
-            content: "Choose the saved card",
-            trigger: 'input[name="o_payment_radio"][data-payment-option-type="token"]',
-            run: "click",
-        },
+        chooseSavedCard(),
         ...submitAndLand("40.00"),
         {
             content: "The invoice is partly paid",
@@ -81,16 +115,7 @@ registry.category("web_tour.tours").add("finnsys_portal_pay_saved_card_tour", {
 registry.category("web_tour.tours").add("finnsys_portal_pay_new_card_tour", {
     steps: () => [
         ...chooseAmount("100.00"),
-        {
-            content: "Choose a new card",
-            trigger: 'input[name="o_payment_radio"][data-payment-option-type="payment_method"]',
-            run: "click",
-        },
-        {
-            content: "Enter the card number",
-            trigger: "input#customer_input",
-            run: "edit 4111111111111111",
-        },
+        ...enterNewCard(),
         ...submitAndLand("100.00"),
     ],
 });
@@ -98,16 +123,8 @@ registry.category("web_tour.tours").add("finnsys_portal_pay_new_card_tour", {
 function surchargeDialog(button) {
     return [
         ...chooseAmount("40.00"),
-        {
-            content: "Choose the saved card",
-            trigger: 'input[name="o_payment_radio"][data-payment-option-type="token"]',
-            run: "click",
-        },
-        {
-            content: "Pay",
-            trigger: 'button[name="o_payment_submit_button"]:not(:disabled)',
-            run: "click",
-        },
+        chooseSavedCard(),
+        clickPay(),
         {
             content: "The window shows amount, surcharge with its rule and rate, and total",
             trigger: ".modal:contains(1.30):contains(41.30):contains(Cards):contains(2.5%)",
@@ -135,11 +152,7 @@ registry.category("web_tour.tours").add("finnsys_portal_surcharge_decline_tour",
             content: "The page says the payment was not completed",
             trigger: ".o_billing_surcharge_declined:contains(not completed)",
         },
-        {
-            content: "Pay again",
-            trigger: 'button[name="o_payment_submit_button"]:not(:disabled)',
-            run: "click",
-        },
+        clickPay("Pay again"),
         {
             content: "Cancel the surcharge again",
             trigger: ".modal button:contains(Cancel)",
@@ -175,22 +188,8 @@ registry.category("web_tour.tours").add("finnsys_portal_topup_tour", {
             trigger: "input#billing_topup_amount",
             run: "edit 150",
         },
-        {
-            content: "Accept the terms",
-            trigger: "input#billing_topup_terms",
-            run: "click",
-        },
-        {
-            content: "Continue to the payment form",
-            trigger: "button.o_billing_topup_continue",
-            run: "click",
-            expectUnloadPage: true,
-        },
-        {
-            content: "Choose the saved card",
-            trigger: 'input[name="o_payment_radio"][data-payment-option-type="token"]',
-            run: "click",
-        },
+        ...acceptTermsAndContinue("topup"),
+        chooseSavedCard(),
         ...submitAndLand("150.00"),
     ],
 });
@@ -217,22 +216,8 @@ function chooseTwoInvoices() {
             content: "The pay page lists both invoices and their total",
             trigger: ".o_billing_pay_invoices .o_billing_pay_total:contains(150.00)",
         },
-        {
-            content: "Accept the terms",
-            trigger: "input#billing_pay_terms",
-            run: "click",
-        },
-        {
-            content: "Continue to the payment form",
-            trigger: "button.o_billing_pay_continue",
-            run: "click",
-            expectUnloadPage: true,
-        },
-        {
-            content: "Choose the saved card",
-            trigger: 'input[name="o_payment_radio"][data-payment-option-type="token"]',
-            run: "click",
-        },
+        ...acceptTermsAndContinue("pay"),
+        chooseSavedCard(),
     ];
 }
 
@@ -261,9 +246,7 @@ registry.category("web_tour.tours").add("finnsys_portal_multi_pay_refused_tour",
             trigger: "#o_payment_form",
             async run() {
                 const form = document.querySelector("#o_payment_form");
-                const token = document.querySelector(
-                    'input[name="o_payment_radio"][data-payment-option-type="token"]'
-                );
+                const token = document.querySelector(SAVED_CARD);
                 await rpc(form.dataset.transactionRoute, {
                     provider_id: parseInt(token.dataset.providerId),
                     payment_method_id: null,
@@ -278,11 +261,7 @@ registry.category("web_tour.tours").add("finnsys_portal_multi_pay_refused_tour",
                 });
             },
         },
-        {
-            content: "Pay in this tab too",
-            trigger: 'button[name="o_payment_submit_button"]:not(:disabled)',
-            run: "click",
-        },
+        clickPay("Pay in this tab too"),
         {
             content: "The refusal is shown with its reason",
             trigger: ".modal:contains(Payment processing failed):contains(already under way)",
@@ -307,27 +286,9 @@ registry.category("web_tour.tours").add("finnsys_portal_pay_link_tour", {
             content: "No saved card is offered to a visitor",
             trigger: '.o_payment_form:not(:has(input[data-payment-option-type="token"]))',
         },
-        {
-            content: "Choose a new card",
-            trigger: 'input[name="o_payment_radio"][data-payment-option-type="payment_method"]',
-            run: "click",
-        },
-        {
-            content: "Enter the card number",
-            trigger: "input#customer_input",
-            run: "edit 4111111111111111",
-        },
-        {
-            content: "Pay",
-            trigger: 'button[name="o_payment_submit_button"]:not(:disabled)',
-            run: "click",
-            expectUnloadPage: true,
-        },
-        {
-            content: "The payment page shows the amount paid",
-            trigger: ".o_billing_payment_done .o_billing_payment_amount:contains(40.00)",
-            timeout: 20000,
-        },
+        ...enterNewCard(),
+        clickPay("Pay", true),
+        paidAmount("40.00"),
         {
             content: "but not the balance of the customer's account",
             trigger: ".o_billing_payment_done:not(:has(.o_billing_payment_balance))",
