@@ -285,7 +285,8 @@ class ContractContract(models.Model):
                 period = self.env["finnsys.subscription.period"]._claim_next(self)
                 if not period:
                     return moves
-                invoice = super()._recurring_create_invoice()
+                # The OCA's invoicing of this one subscription, not this class's loop.
+                invoice = super()._recurring_create_invoice()  # pylint: disable=super-method-mismatch
                 period.sudo().move_id = invoice[:1]
                 invoice.action_post()
         except (UserError, RedirectWarning) as error:
