@@ -1,4 +1,5 @@
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 from werkzeug.exceptions import BadRequest, Forbidden, NotFound, abort
 
@@ -21,6 +22,9 @@ CUSTOMER_MOVE_TYPES = ("out_invoice", "out_refund")
 PAYABLE_STATES = ("not_paid", "partial")
 SETTLED_STATES = ("paid", "reversed")
 RUNNING_TX_STATES = ("pending", "authorized")
+# The tab domains per customer while one page renders (``_finnsys_tabs_once``): a context
+# variable, so each request's thread sees its own, and nothing is left on ``request``.
+TAB_DOMAINS_MEMO = ContextVar("finnsys_tab_domains_memo", default=None)
 
 
 def json_refusal(status, message):
@@ -101,7 +105,7 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
         own rows and again in Odoo's ``_prepare_my_invoices_values``.
         """
         customer = customer or self._finnsys_customer()
-        memo = getattr(request, "_finnsys_tab_domains_memo", None)
+        memo = TAB_DOMAINS_MEMO.get()
         if memo is not None and customer.id in memo:
             return memo[customer.id]
         base = self._finnsys_documents_domain(customer)
@@ -127,11 +131,11 @@ class BillingPortal(account_payment_portal.PortalAccount, account_payment_paymen
         for this block only, never across requests (nor across the retry of one request after
         a serialization failure), and nothing in the block changes a payment.
         """
-        request._finnsys_tab_domains_memo = {}
+        token = TAB_DOMAINS_MEMO.set({})
         try:
             yield
         finally:
-            del request._finnsys_tab_domains_memo
+            TAB_DOMAINS_MEMO.reset(token)
 
     @staticmethod
     def _finnsys_figures(customer, domain=None):
