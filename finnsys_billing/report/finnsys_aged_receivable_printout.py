@@ -19,7 +19,7 @@ class FinnsysAgedReceivablePrintout(models.AbstractModel):
         bucket, plus totals per currency and the share of each bucket: what the PDF and the
         XLSX print. A fixed number of queries whatever the number of customers and items."""
         options = self._aging_options(values)
-        keys = [key for key, _label in self._bucket_labels(options)]
+        keys = self._bucket_keys(options)
         self.env.flush_all()
         with self._query_settings():
             self.env.cr.execute(self._aging_sql(options))

@@ -89,6 +89,11 @@ class FinnsysAgedReceivableQuery(models.AbstractModel):
         return bounds
 
     @api.model
+    def _bucket_keys(self, options):
+        """Every bucket key in report order, credit last: the keys of :meth:`_bucket_labels`."""
+        return [*self._bucket_bounds(options), CREDIT_BUCKET]
+
+    @api.model
     def _bucket_labels(self, options):
         """(key, label) of every bucket, credit last: the columns of the printouts and the
         selection of the screens."""
@@ -138,7 +143,7 @@ class FinnsysAgedReceivableQuery(models.AbstractModel):
         :meth:`_bucket_labels`, an integer the screens group on faster than on a key. Credit
         first: a negative residual is unapplied credit whatever its age; the items left are
         owed (an open item has no zero residual), so the age alone gives their bucket."""
-        keys = [key for key, _label in self._bucket_labels(options)]
+        keys = self._bucket_keys(options)
         whens = SQL(" ").join(
             SQL("WHEN %s THEN %s", age, keys.index(key) + 1)
             for key, age in self._bucket_ages(options, age_from).items()
@@ -150,7 +155,7 @@ class FinnsysAgedReceivableQuery(models.AbstractModel):
     @api.model
     def _bucket_key_sql(self, options, index):
         """The bucket key (``b0``, ..., ``credit``) of a :meth:`_bucket_index_sql` ``index``."""
-        keys = [key for key, _label in self._bucket_labels(options)]
+        keys = self._bucket_keys(options)
         return SQL('((%s::varchar[])[%s]) COLLATE "C"', keys, index)
 
     @api.model
